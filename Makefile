@@ -1,0 +1,46 @@
+# Stride — `make run` sets up, ingests and serves; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench eval browser-deps lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# torch first, pinned: the CPU build lies on this machine's disk; an unpinned torch pulls CUDA (GBs).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/stride ingest
+	$(BIN)/stride serve
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser-deps
+	$(BIN)/pytest
+
+eval: install
+	$(BIN)/stride eval --split test
+
+bench: install
+	$(BIN)/python -m evals.bench
+
+lint: install
+	$(BIN)/ruff check ingest service evals tests
+	$(BIN)/mypy ingest service evals
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

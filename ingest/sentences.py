@@ -1,0 +1,44 @@
+"""Sentence boundaries as character offsets, so answers can cite single sentences."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets into ``text`` of each sentence in ``text[start:end]``.
+
+    Lines are split first (a list item or table row is a sentence of its own even without a full
+    stop), then pysbd splits each line; spans are located by search so they are exact.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for line in text[start:end].split("\n"):
+        line_start = pos
+        pos += len(line) + 1
+        if not line.strip():
+            continue
+        cursor = line_start
+        for sent in _segmenter().segment(line):
+            sent = sent.strip()
+            if not sent:
+                continue
+            found = text.find(sent, cursor, line_start + len(line))
+            if found < 0:  # pysbd altered the text; fall back to the rest of the line
+                found = cursor
+                sent = text[cursor : line_start + len(line)].strip()
+                if not sent:
+                    break
+                found = text.find(sent, cursor)
+            spans.append((found, found + len(sent)))
+            cursor = found + len(sent)
+    return spans

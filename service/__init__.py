@@ -1,0 +1,1 @@
+"""Retrieval and answering service: reads the index that ``ingest`` writes."""

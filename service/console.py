@@ -1,0 +1,67 @@
+"""Terminal output for the CLI: rich progress bars and tables (on stderr, so ``--json`` stdout stays clean)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+err_console = Console(stderr=True)
+log = logging.getLogger("stride.progress")
+
+
+class RichProgress:
+    """Implements ingest.pipeline.Progress with one bar per stage."""
+
+    def __init__(self, console: Console = err_console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal,  # CI logs and pipes get the log lines, not redraws
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> "RichProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[self._task].total or 0)
+        self._progress.stop()
+
+    def stage(self, name: str, total: int | None) -> None:
+        log.info("%s", name)
+        if self._task is not None:
+            task = self._progress.tasks[self._task]
+            self._progress.update(self._task, completed=task.total or 1, total=task.total or 1)
+        self._task = self._progress.add_task(name, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n)
+
+
+def ingest_table(report: dict[str, Any]) -> Table:
+    table = Table(title="stride ingest")
+    for col in ("article", "chunks", "added", "skipped", "deleted"):
+        table.add_column(col, justify="left" if col == "article" else "right")
+    for aid, c in report["articles"].items():
+        table.add_row(aid, str(c["chunks"]), str(c["added"]), str(c["skipped"]), str(c["deleted"]))
+    table.add_section()
+    table.add_row(
+        "total",
+        str(sum(c["chunks"] for c in report["articles"].values())),
+        str(report["num_added"]),
+        str(report["num_skipped"]),
+        str(report["num_deleted"]),
+    )
+    return table

@@ -1,0 +1,74 @@
+"""Chunks of the real articles: verbatim, within one section, sentence offsets exact."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ingest.chunking import chunk_article
+from ingest.models import Article
+
+
+@pytest.fixture(scope="module")
+def chunks_by_article(real_articles: dict[str, Article]):
+    return {aid: chunk_article(a, 700, 1200) for aid, a in real_articles.items()}
+
+
+def test_chunk_text_is_verbatim_article_text(real_articles, chunks_by_article) -> None:
+    for aid, chunks in chunks_by_article.items():
+        text = real_articles[aid].text
+        for c in chunks:
+            assert text[c.start : c.end] == c.text
+            assert c.text.strip() == c.text or c.text.startswith("  ")  # list items may be indented
+
+
+def test_every_body_block_is_in_exactly_one_chunk(real_articles, chunks_by_article) -> None:
+    for aid, chunks in chunks_by_article.items():
+        for block in real_articles[aid].blocks:
+            owners = [c for c in chunks if c.start <= block.start and block.end <= c.end]
+            split = [c for c in chunks if block.start <= c.start < block.end]
+            assert len(owners) == 1 or len(split) >= 2, (aid, block)
+
+
+def test_sentence_offsets_cover_whole_sentences(chunks_by_article) -> None:
+    c = next(c for c in chunks_by_article["can-runners-build-muscle"] if "A 70kg runner should target" in c.text)
+    sentences = [c.text[s:e] for s, e in c.sentences]
+    assert "A 70kg runner should target 112–154 grams of protein daily — considerably more than most runners eat by default." in sentences
+
+
+def test_positions_are_in_reading_order(chunks_by_article) -> None:
+    for chunks in chunks_by_article.values():
+        assert [c.position for c in chunks] == list(range(len(chunks)))
+        assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:]))
+
+
+def test_table_row_chunk_embeds_the_header(chunks_by_article) -> None:
+    row = next(c for c in chunks_by_article["can-runners-build-muscle"] if c.text.startswith("| Hamstrings |"))
+    assert row.kind == "table"
+    assert "| Muscle group | Running stimulus |" in row.embedding_text()
+    assert row.embedding_text().startswith("Can Runners Build Muscle?\nWhich Muscles Does Running Build?")
+
+
+def test_no_chunk_mixes_references_with_advice(chunks_by_article) -> None:
+    for c in chunks_by_article["hip-strengthening-exercises-for-runners"]:
+        has_ref = bool(re.search(r"\bdoi\b|\bPMID\b|\b10\.\d{4,}/", c.text))
+        assert has_ref == c.is_reference, c.text[:80]
+
+
+def test_chunks_stay_within_the_size_limit(chunks_by_article) -> None:
+    for chunks in chunks_by_article.values():
+        for c in chunks:
+            assert len(c.text) <= 1200
+
+
+def test_long_list_is_split_with_its_lead_in_as_prefix() -> None:
+    from ingest.articles import build_article
+    from ingest.models import SourceDoc
+
+    items = "\n".join(f"- Exercise number {i} works the glutes and the hamstrings hard." for i in range(40))
+    doc = SourceDoc("x", "x.txt", f"Glute Guide\n\nGlute exercises include:\n{items}\n", "Glute Guide")
+    chunks = chunk_article(build_article(doc), 300, 500)
+    assert len(chunks) > 3
+    assert chunks[0].text.startswith("Glute exercises include:")
+    assert all(c.prefix == "Glute exercises include:" for c in chunks[1:])
