@@ -148,7 +148,9 @@ def _close_gaps(lines: list[str | None]) -> list[str]:
 
 def clean(text: str, title: str | None = None) -> CleanResult:
     """Cleaned article text and what was removed; pure."""
-    lines = _split_glued_headings([ln.rstrip() for ln in text.split("\n")])
+    # Lines keep their trailing characters (a quote spanning lines stays verbatim in the source);
+    # only whitespace-only lines are emptied, so blank runs can be measured.
+    lines = _split_glued_headings(["" if not ln.strip() else ln for ln in text.split("\n")])
     marks = _mark_block_rules(lines, title)
     removed: list[Removal] = []
     kept: list[str | None] = []  # None stands where a line was removed
@@ -163,7 +165,7 @@ def clean(text: str, title: str | None = None) -> CleanResult:
             continue
         if tail := NEWSLETTER_TAIL.search(line):
             removed.append(Removal("newsletter", tail.group(0).strip()))
-            line = line[: tail.start()].rstrip()
+            line = line[: tail.start()]
         kept.append(line)
     joined = "\n".join(_close_gaps(kept))
     # Two blank lines are kept: that is where the scraper dropped a heading, and structure uses it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,31 @@ class SentenceEmbeddings(Embeddings):
     """Normalised embeddings (cosine = dot product). The model loads on first use, so a run that
     embeds nothing never pays for importing torch. ``on_batch`` lets a caller show progress."""
 
-    def __init__(self, name: str, batch_size: int = 64, model: Any = None) -> None:
+    def __init__(self, name: str, batch_size: int = 16, model: Any = None) -> None:
         self.name = name
         self.batch_size = batch_size
         self._model = model
+        self._lock = threading.Lock()
+        self._cache: dict[str, list[float]] = {}
         self.on_batch: Callable[[int], None] | None = None
 
     @property
     def model(self) -> Any:
-        if self._model is None:
-            self._model = load_sentence_model(self.name)
-        return self._model
+        with self._lock:
+            if self._model is None:
+                self._model = load_sentence_model(self.name)
+            return self._model
+
+    def preload_in_background(self) -> None:
+        """Start loading the model now (the import alone takes seconds) while the caller does other work."""
+        threading.Thread(target=lambda: self.model, name="stride-model-preload", daemon=True).start()
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Embed ``texts`` in one length-sorted pass and keep the vectors for ``embed_documents``:
+        mixing long chunks and short sentences in one call pads less than two separate calls."""
+        todo = sorted({t for t in texts if t not in self._cache}, key=len)
+        for t, v in zip(todo, self._embed(todo), strict=True):
+            self._cache[t] = v
 
     @property
     def loaded(self) -> bool:
@@ -107,7 +122,7 @@ class SentenceEmbeddings(Embeddings):
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i : i + self.batch_size]
@@ -116,11 +131,16 @@ class SentenceEmbeddings(Embeddings):
                 self.on_batch(len(batch))
         return out
 
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in texts if t not in self._cache]
+        fresh = dict(zip(missing, self._embed(missing), strict=True)) if missing else {}
+        return [self._cache[t] if t in self._cache else fresh[t] for t in texts]
+
     def embed_query(self, text: str) -> list[float]:
         return self.encode([text])[0].tolist()
 
 
-def load_embeddings(name: str, batch_size: int = 64) -> SentenceEmbeddings:
+def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:
     """Embeddings for ``name``: availability is checked now, the model itself loads on first use."""
     check_model_available(name)
     return SentenceEmbeddings(name, batch_size)

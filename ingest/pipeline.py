@@ -16,11 +16,13 @@ from ingest.chunking import chunk_article
 from ingest.corpus import read_corpus
 from ingest.embedding import SentenceEmbeddings, load_embeddings
 from ingest.errors import ModelMismatch
+from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
     FORMAT_VERSION,
+    SENTENCE_COLLECTION,
     RECORD_NAMESPACE,
     IndexPaths,
     VersionPaths,
@@ -30,6 +32,7 @@ from ingest.store import (
     ingest_lock,
     now_iso,
     open_chroma,
+    sentence_id,
     write_json_atomic,
 )
 
@@ -137,6 +140,42 @@ class _Stores:
             self.records.engine.dispose()
 
 
+def sentence_texts(chunk: Chunk) -> list[str]:
+    """The sentences of ``chunk`` that get their own vector (none for reference lists)."""
+    return [] if chunk.is_reference else [chunk.text[s:e] for s, e in chunk.sentences]
+
+
+def _sync_sentences(
+    stores: "_Stores", docs_by_id: dict[str, Any], embeddings: SentenceEmbeddings, progress: Progress
+) -> None:
+    """Keep one vector per sentence of every indexed chunk, so the service can score single
+    sentences without embedding them at start-up. Only new chunks' sentences are embedded."""
+    coll = stores.client.get_or_create_collection(
+        SENTENCE_COLLECTION, metadata={"stride_model": embeddings.name}, configuration={"hnsw": {"space": "cosine"}}
+    )
+    have = coll.get(include=["metadatas"])
+    have_chunks = {m["chunk_id"] for m in have["metadatas"]}
+    live = set(docs_by_id)
+    stale = [sid for sid, m in zip(have["ids"], have["metadatas"], strict=True) if m["chunk_id"] not in live]
+    if stale:
+        coll.delete(ids=stale)
+    ids, texts, metas = [], [], []
+    for cid in sorted(live - have_chunks):
+        meta = docs_by_id[cid].metadata
+        if meta["is_reference"]:
+            continue  # answers never quote reference lists, so their sentences need no vectors
+        for i, (s, e) in enumerate(json.loads(meta["sentences"])):
+            ids.append(sentence_id(cid, i))
+            texts.append(meta["text"][s:e])
+            metas.append({"chunk_id": cid, "i": i, "article_id": meta["article_id"]})
+    if not ids:
+        return
+    vectors = embeddings.embed_documents(texts)  # already prefetched with the chunks
+    for i in range(0, len(ids), 1000):
+        coll.add(ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000], metadatas=metas[i : i + 1000],
+                 documents=texts[i : i + 1000])
+
+
 def _update_version(
     version: VersionPaths,
     previous: dict[str, Any],
@@ -155,12 +194,17 @@ def _update_version(
         before = stores.keys_by_article(known)
         docs = [_to_document(c) for c in chunks]
         present = stores.records.exists([_record_id(d) for d in docs])
-        to_embed = sum(1 for p in present if not p)
-        if to_embed:
+        new_chunks = [c for c, p in zip(chunks, present, strict=True) if not p]
+        if new_chunks:
             progress.stage(f"loading embedding model {embeddings.name}", None)
             embeddings.model  # noqa: B018 -- load now, so the bar below counts only embedding
-        progress.stage(f"embedding {to_embed} of {len(docs)} chunks", to_embed)
-        embeddings.on_batch = progress.advance
+            texts = [c.embedding_text() for c in new_chunks] + [s for c in new_chunks for s in sentence_texts(c)]
+            progress.stage(f"embedding {len(new_chunks)} of {len(docs)} chunks and their sentences", len(texts))
+            embeddings.on_batch = progress.advance
+            try:
+                embeddings.prefetch(texts)
+            finally:
+                embeddings.on_batch = None
         try:
             result = index(
                 docs,
@@ -174,6 +218,7 @@ def _update_version(
         finally:
             embeddings.on_batch = None
         after = stores.keys_by_article(known)
+        _sync_sentences(stores, {_record_id(d): d for d in docs}, embeddings, progress)
     finally:
         stores.close()
 
@@ -230,6 +275,18 @@ def _update_version(
     )
 
 
+def _copy_lexicon(corpus_dir: Path, staged: VersionPaths, current: VersionPaths | None) -> bool:
+    """Ship the corpus lexicon inside the version, so the service reads only the index; True if it changed."""
+    source = corpus_dir / LEXICON_NAME
+    Lexicon.load(corpus_dir)  # validate before publishing
+    new = source.read_bytes() if source.exists() else b""
+    old = current.lexicon.read_bytes() if current is not None and current.lexicon.exists() else b""
+    staged.lexicon.unlink(missing_ok=True)
+    if new:
+        staged.lexicon.write_bytes(new)
+    return new != old
+
+
 def run_ingest(
     settings: Settings,
     corpus_dir: Path | None = None,
@@ -247,8 +304,9 @@ def run_ingest(
     progress.stage("reading and chunking the corpus", None)
     articles, chunks = prepare(settings, corpus_dir)
     embeddings = embeddings_factory(settings.embedding_model, settings.embed_batch_size)
-
     paths = IndexPaths.for_data_dir(settings.data_dir)
+    if rebuild or paths.current() is None:
+        embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
     with ingest_lock(paths):
         paths.collect_garbage()
         current = None if rebuild else paths.current()
@@ -265,7 +323,8 @@ def run_ingest(
             shutil.copytree(current.root, staged.root)
         try:
             report = _update_version(staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size)
-            changed = rebuild or current is None or report.num_added or report.num_deleted
+            lexicon_changed = _copy_lexicon(corpus_dir, staged, current)
+            changed = rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
             if changed:
                 paths.publish(staged, f"{now_iso().replace(':', '')}-{report.index_version}")
         finally:

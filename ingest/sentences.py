@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
+
+
+LIST_MARKER_ONLY = re.compile(r"^(?:\d{1,3}[.)]|[-•*])$")
 
 
 @lru_cache(maxsize=1)
@@ -28,10 +32,15 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         if not line.strip():
             continue
         cursor = line_start
-        for sent in _segmenter().segment(line):
-            sent = sent.strip()
-            if not sent:
-                continue
+        pieces = [p.strip() for p in _segmenter().segment(line) if p.strip()]
+        # pysbd reads a list number ("1.") as a sentence of its own; it belongs to the item.
+        merged: list[str] = []
+        for piece in pieces:
+            if merged and LIST_MARKER_ONLY.match(merged[-1]):
+                merged[-1] = line[line.find(merged[-1]) : line.find(piece, line.find(merged[-1])) + len(piece)]
+            else:
+                merged.append(piece)
+        for sent in merged:
             found = text.find(sent, cursor, line_start + len(line))
             if found < 0:  # pysbd altered the text; fall back to the rest of the line
                 found = cursor

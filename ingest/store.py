@@ -33,6 +33,7 @@ from ingest.models import Article, Chunk
 
 FORMAT_VERSION = 1
 COLLECTION = "stride_chunks"
+SENTENCE_COLLECTION = "stride_sentences"  # one vector per sentence of each chunk, id "<chunk_id>:<i>"
 RECORD_NAMESPACE = f"chroma/{COLLECTION}"
 
 
@@ -55,6 +56,10 @@ class VersionPaths:
     @property
     def manifest(self) -> Path:
         return self.root / "index.json"
+
+    @property
+    def lexicon(self) -> Path:
+        return self.root / "lexicon.json"
 
     def article(self, article_id: str) -> Path:
         return self.articles / f"{article_id}.json"
@@ -160,6 +165,10 @@ def chunk_id(page_content: str, metadata: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def sentence_id(chunk_id_: str, i: int) -> str:
+    return f"{chunk_id_}:{i}"
+
+
 @dataclass(frozen=True)
 class StoredChunk:
     """A chunk as read back from the index, with its stable id and embedding."""
@@ -168,6 +177,7 @@ class StoredChunk:
     chunk: Chunk
     embedding: list[float]
     indexed_text: str  # title + section + prefix + text: what was embedded
+    sentence_embeddings: tuple[list[float], ...] = ()  # aligned with chunk.sentences
 
     @classmethod
     def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: Any) -> "StoredChunk":
@@ -218,6 +228,7 @@ class IndexSnapshot:
     manifest: dict[str, Any]
     chunks: list[StoredChunk]
     articles: dict[str, dict[str, Any]]  # article id -> text, sections, title, ingested_at...
+    root: Path | None = None  # the version directory (for Chroma queries while serving)
 
     @property
     def model(self) -> str:
@@ -251,22 +262,31 @@ def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
     client = open_chroma(cur.chroma)
     try:
         got = client.get_collection(COLLECTION).get(include=["documents", "metadatas", "embeddings"])
+        sent = client.get_collection(SENTENCE_COLLECTION).get(include=["embeddings"])
     except Exception as err:  # chromadb raises NotFoundError or ValueError depending on version
         raise IndexMissing(f"the Chroma collection in {cur.chroma} is unreadable — run `stride ingest --rebuild`") from err
     finally:
         client.close()
-    chunks = sorted(
-        (
-            StoredChunk.from_record(cid, doc, meta, emb)
-            for cid, doc, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)
-        ),
-        key=lambda sc: (sc.chunk.article_id, sc.chunk.position),
-    )
+    sentence_vectors = dict(zip(sent["ids"], sent["embeddings"], strict=True))
+    chunks = []
+    for cid, doc, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+        sc = StoredChunk.from_record(cid, doc, meta, emb)
+        if sc.chunk.is_reference:
+            vectors: tuple[list[float], ...] = ()
+        else:
+            try:
+                vectors = tuple(
+                    [float(x) for x in sentence_vectors[sentence_id(cid, i)]] for i in range(len(sc.chunk.sentences))
+                )
+            except KeyError as err:
+                raise IndexMissing(f"sentence vectors are missing in {cur.chroma} — run `stride ingest --rebuild`") from err
+        chunks.append(StoredChunk(sc.chunk_id, sc.chunk, sc.embedding, sc.indexed_text, vectors))
+    chunks.sort(key=lambda sc: (sc.chunk.article_id, sc.chunk.position))
     articles = {
         aid: {**json.loads(cur.article(aid).read_text(encoding="utf-8")), "ingested_at": a.get("ingested_at")}
         for aid, a in manifest["articles"].items()
     }
-    return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles)
+    return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles, root=cur.root)
 
 
 def now_iso() -> str:

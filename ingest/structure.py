@@ -33,6 +33,11 @@ class Line:
     def stripped(self) -> str:
         return self.text.strip()
 
+    @property
+    def content_end(self) -> int:
+        """End offset without trailing whitespace (scraped lines often end in a no-break space)."""
+        return self.start + len(self.text.rstrip())
+
 
 def split_lines(text: str) -> list[Line]:
     lines, pos = [], 0
@@ -156,7 +161,7 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
                 trail.pop()
             trail.append((level, heading))
             in_faq = bool(FAQ_HEADING.match(heading)) if level == 2 else in_faq
-            sections.append(Section(path(), level, ln.start, ln.end))
+            sections.append(Section(path(), level, ln.start, ln.content_end))
             segment += 1
             i += 1
             continue
@@ -164,7 +169,7 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
             j = i
             while j < n and kinds[j] in ("reference", "blank"):
                 if kinds[j] == "reference":
-                    blocks.append(Block("references", lines[j].start, lines[j].end, (REFERENCES_SECTION,), segment=-1))
+                    blocks.append(Block("references", lines[j].start, lines[j].content_end, (REFERENCES_SECTION,), segment=-1))
                 j += 1
             if not any(s.path == (REFERENCES_SECTION,) for s in sections):
                 sections.append(Section((REFERENCES_SECTION,), 2, lines[i].start, lines[i].start))
@@ -178,7 +183,7 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
             has_header = len(rows) >= 2 and TABLE_RULE.match(rows[1].text)
             header = rows[0].stripped if has_header else ""
             for row in rows[2:] if has_header else rows:
-                blocks.append(Block("table", row.start, row.end, path(), prefix=header, segment=segment))
+                blocks.append(Block("table", row.start, row.content_end, path(), prefix=header, segment=segment))
             i = j
             continue
         if in_faq and kind == "text" and ln.stripped.endswith("?") and len(ln.stripped) <= 200:
@@ -190,7 +195,7 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
                     break
                 j += 1
             last = max(k for k in range(i, j) if kinds[k] != "blank")
-            blocks.append(Block("faq", ln.start, lines[last].end, path(), segment=segment))
+            blocks.append(Block("faq", ln.start, lines[last].content_end, path(), segment=segment))
             i = j
             continue
         # A paragraph, or a lead-in with the list that follows it.
@@ -209,10 +214,10 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
                     break
                 j = nb + 1
             last = max(m for m in range(i, j) if kinds[m] != "blank")
-            blocks.append(Block("list", ln.start, lines[last].end, path(), segment=segment))
+            blocks.append(Block("list", ln.start, lines[last].content_end, path(), segment=segment))
         elif kind == "list":
-            blocks.append(Block("list", ln.start, lines[j - 1].end, path(), segment=segment))
+            blocks.append(Block("list", ln.start, lines[j - 1].content_end, path(), segment=segment))
         else:
-            blocks.append(Block("paragraph", ln.start, lines[j - 1].end, path(), segment=segment))
+            blocks.append(Block("paragraph", ln.start, lines[j - 1].content_end, path(), segment=segment))
         i = j
     return final_title, tuple(sections), tuple(blocks)

@@ -23,6 +23,15 @@ def test_chunk_text_is_verbatim_article_text(real_articles, chunks_by_article) -
             assert c.text.strip() == c.text or c.text.startswith("  ")  # list items may be indented
 
 
+def test_every_chunk_is_verbatim_in_the_source_file(real_articles, chunks_by_article) -> None:
+    from tests.conftest import CORPUS
+
+    for aid, chunks in chunks_by_article.items():
+        raw = (CORPUS / real_articles[aid].file).read_text(encoding="utf-8")
+        for c in chunks:
+            assert c.text in raw, (aid, c.text[:60])
+
+
 def test_every_body_block_is_in_exactly_one_chunk(real_articles, chunks_by_article) -> None:
     for aid, chunks in chunks_by_article.items():
         for block in real_articles[aid].blocks:

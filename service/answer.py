@@ -1,0 +1,268 @@
+"""Compose a short extractive answer from retrieved chunks, every sentence cited. Pure.
+
+An answer is a few *units*. A unit is one article sentence, or a list with its lead-in, or a
+table row read with its header. Its citation quotes the exact article span it came from, so a
+quote is always verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ingest.models import Chunk
+from service.query import Query
+from service.retrieval import Hit, SearchIndex
+from service.text import stem, stems
+
+LIST_MARKER = re.compile(r"^\s*(?:[-•*]|\d{1,2}[.)])\s+")
+FRAGMENT_START = re.compile(r"^(?:they|them|this|these|those|it|its|that|however|but|also|additionally|so|because)\b", re.I)
+REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    """Tuned on the dev split (evals)."""
+
+    max_words: int = 70
+    max_units: int = 3
+    chunks_considered: int = 3
+    lexical_weight: float = 0.35
+    rank_weight: float = 0.5
+    margin: float = 0.12  # a further unit must score within this of the best one
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    article_id: str
+    title: str
+    section: str
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass
+class Unit:
+    text: str  # as shown in the answer
+    hit: Hit
+    start: int  # chunk-relative span of the quote
+    end: int
+    score: float
+    rank: int
+    vec: np.ndarray | None = None
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass
+class Composed:
+    text: str
+    citations: list[Citation]
+    units: list[Unit] = field(default_factory=list)
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().endswith("?")
+
+
+def _list_run(chunk: Chunk, si: int) -> tuple[int, int] | None:
+    """The sentence range (first, last) of the list that sentence ``si`` belongs to, with its
+    lead-in (the sentence ending with ':' just before the items), or None if it is not in a list."""
+    sents = chunk.sentences
+    text = chunk.text
+
+    def is_item(i: int) -> bool:
+        return bool(LIST_MARKER.match(text[sents[i][0] : sents[i][1]])) or _line_starts_with_marker(text, sents[i][0])
+
+    if not (is_item(si) or text[sents[si][0] : sents[si][1]].rstrip().endswith(":")):
+        return None
+    first = si
+    while first > 0 and is_item(first):
+        first -= 1
+    if is_item(first) and first == 0 and not chunk.prefix:
+        pass
+    last = si if is_item(si) else si + 1
+    if last >= len(sents):
+        return None
+    while last + 1 < len(sents) and is_item(last + 1):
+        last += 1
+    return first, last
+
+
+def _line_starts_with_marker(text: str, pos: int) -> bool:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return bool(LIST_MARKER.match(text[line_start : pos + 2]))
+
+
+def _render_list(chunk: Chunk, first: int, last: int, max_words: int) -> tuple[str, int, int]:
+    """'Lead-in: item; item; item.' and the chunk-relative span it quotes (trimmed to the budget)."""
+    sents = chunk.sentences
+    lead = chunk.text[sents[first][0] : sents[first][1]].strip()
+    items: list[str] = []
+    end = sents[first][1]
+    for i in range(first + 1, last + 1):
+        item = LIST_MARKER.sub("", chunk.text[sents[i][0] : sents[i][1]]).strip().rstrip(".;")
+        if items and len(" ".join([lead, *items, item]).split()) > max_words:
+            break
+        items.append(item)
+        end = sents[i][1]
+    if not lead.endswith(":") and LIST_MARKER.match(lead):
+        lead_text = ""
+        items.insert(0, LIST_MARKER.sub("", lead).rstrip(".;"))
+    else:
+        lead_text = lead
+    body = "; ".join(items)
+    text = f"{lead_text} {body}." if lead_text else f"{body}."
+    return text.strip(), sents[first][0], end
+
+
+def _render_row(chunk: Chunk, row: str) -> str:
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    header = [c.strip() for c in chunk.prefix.strip().strip("|").split("|")] if chunk.prefix else []
+    if len(header) == len(cells) and len(cells) > 1:
+        rest = "; ".join(f"{h.lower()}: {c}" for h, c in zip(header[1:], cells[1:], strict=True))
+        return f"{cells[0]} — {rest}."
+    return " — ".join(cells) + "."
+
+
+def _unit_for(hit: Hit, si: int, score: float, rank: int, max_words: int) -> Unit:
+    chunk = hit.chunk
+    s, e = chunk.sentences[si]
+    sentence = chunk.text[s:e]
+    if chunk.kind == "table" and sentence.strip().startswith("|"):
+        return Unit(_render_row(chunk, sentence), hit, s, e, score, rank)
+    run = _list_run(chunk, si)
+    if run is not None:
+        text, start, end = _render_list(chunk, run[0], run[1], max_words)
+        return Unit(text, hit, start, end, score, rank)
+    return Unit(sentence.strip(), hit, s, e, score, rank)
+
+
+def _overlap(query_terms: set[str], sentence: str) -> float:
+    if not query_terms:
+        return 0.0
+    return len(query_terms & stems(sentence)) / len(query_terms)
+
+
+def query_terms(query: Query) -> set[str]:
+    """Stems a supporting sentence should share with the question (lexicon synonyms count)."""
+    terms = {stem(w) for w in query.content}
+    for c in query.concepts:
+        for t in c.terms:
+            terms |= {stem(w) for w in t.split()}
+    return terms
+
+
+def _near_duplicate(a: Unit, b: Unit) -> bool:
+    """Same words, or the same meaning (the articles often restate a fact in their FAQ)."""
+    if a.vec is not None and b.vec is not None and float(a.vec @ b.vec) >= 0.85:
+        return True
+    sa, sb = stems(a.text), stems(b.text)
+    return bool(sa and sb) and len(sa & sb) / min(len(sa), len(sb)) >= 0.7
+
+
+def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> Composed:
+    """The best few units from the top chunks, in a sensible order, each with its citation."""
+    considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
+    if not considered:
+        return Composed("", [])
+    terms = query_terms(query)
+    top_score = considered[0].score
+    own_terms = {stem(w) for w in query.content}
+    candidates: list[Unit] = []
+    for rank, hit in enumerate(considered):
+        sims = index.sentence_sims(hit.index, qvec)
+        for si, (s, e) in enumerate(hit.chunk.sentences):
+            sentence = hit.chunk.text[s:e]
+            if _is_question(sentence) or len(sentence.split()) < 3 and not LIST_MARKER.match(sentence):
+                continue
+            cos = float(sims[si]) if si < len(sims) else 0.0
+            score = (
+                cos
+                + params.lexical_weight * (_overlap(terms, sentence) + _overlap(own_terms, sentence)) / 2
+                + params.rank_weight * (hit.score - top_score)
+            )
+            unit = _unit_for(hit, si, score, rank, params.max_words)
+            unit.vec = index.sentence_vector(hit.index, si)
+            candidates.append(unit)
+    candidates.sort(key=lambda u: -u.score)
+
+    chosen: list[Unit] = []
+    words = 0
+    for unit in candidates:
+        if len(chosen) >= params.max_units:
+            break
+        if chosen and unit.score < chosen[0].score - params.margin:
+            break
+        if any(u.hit.chunk_id == unit.hit.chunk_id and not (unit.end <= u.start or u.end <= unit.start) for u in chosen):
+            continue  # same span, or one list already inside the other
+        if any(_near_duplicate(u, unit) for u in chosen):
+            continue
+        if chosen and words + unit.words > params.max_words:
+            continue
+        chosen.append(unit)
+        words += unit.words
+
+    # A sentence that starts "They ..." or "However ..." needs the sentence before it.
+    for unit in list(chosen):
+        chunk = unit.hit.chunk
+        si = next((i for i, (s, _) in enumerate(chunk.sentences) if s == unit.start), None)
+        if si and FRAGMENT_START.match(unit.text) and not any(u.hit.chunk_id == unit.hit.chunk_id and u.end <= unit.start and u.end >= chunk.sentences[si - 1][1] for u in chosen):
+            prev = _unit_for(unit.hit, si - 1, unit.score, unit.rank, params.max_words)
+            if not _is_question(prev.text):
+                chosen.append(prev)
+    chosen.sort(key=lambda u: (u.rank, u.start))
+    return render(chosen)
+
+
+def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | None:
+    """The articles' own advice to see a professional, for questions about pain or injury."""
+    if not any(c.id == "injury" for c in query.concepts):
+        return None
+    best: tuple[float, int, int] | None = None
+    for ci, sc in enumerate(index.chunks):
+        if sc.chunk.is_reference:
+            continue
+        sims = index.sentence_sims(ci, qvec)
+        for si, (s, e) in enumerate(sc.chunk.sentences):
+            if any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims):
+                if best is None or sims[si] > best[0]:
+                    best = (float(sims[si]), ci, si)
+    if best is None:
+        return None
+    sc = index.chunks[best[1]]
+    hit = Hit(best[1], sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0, score=0.0)
+    s, e = sc.chunk.sentences[best[2]]
+    return Unit(sc.chunk.text[s:e].strip(), hit, s, e, best[0], rank=99)
+
+
+def render(units: list[Unit]) -> Composed:
+    citations: list[Citation] = []
+    parts: list[str] = []
+    by_span: dict[tuple[str, int, int], int] = {}
+    for u in units:
+        c = u.hit.chunk
+        key = (u.hit.chunk_id, u.start, u.end)
+        if key not in by_span:
+            by_span[key] = len(citations) + 1
+            citations.append(
+                Citation(
+                    n=by_span[key],
+                    chunk_id=u.hit.chunk_id,
+                    article_id=c.article_id,
+                    title=c.title,
+                    section=c.section_label,
+                    quote=c.text[u.start : u.end],
+                    start=c.start + u.start,
+                    end=c.start + u.end,
+                )
+            )
+        parts.append(f"{u.text} [{by_span[key]}]")
+    return Composed(" ".join(parts), citations, units)

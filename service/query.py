@@ -1,0 +1,75 @@
+"""What a question asks, before retrieval: spelling repaired, lexicon concepts found, follow-ups
+resolved against the conversation. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingest.lexicon import Concept, Lexicon
+from service.text import content_words, correct_spelling, normalise, words
+
+ANAPHORA = frozenset("it its it's this that these those they them their one ones there same".split())
+CONTINUATION = re.compile(r"^\s*(and|also|what about|how about|what if|but|or|then|so)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+
+
+@dataclass
+class Query:
+    message: str  # as asked
+    text: str  # what is retrieved with: repaired and, for a follow-up, joined to the earlier question
+    concepts: list[Concept]
+    expansions: list[str]  # lexicon terms added for keyword retrieval
+    content: list[str]  # content words of ``text``
+    coverage: float  # share of the message's content words the corpus knows
+    corrections: dict[str, str] = field(default_factory=dict)
+    follow_up_of: str | None = None
+
+    @property
+    def keyword_text(self) -> str:
+        return " ".join([self.text, *self.expansions])
+
+
+def is_follow_up(message: str, history: list[Turn]) -> bool:
+    """A message that leans on the previous turn: a pronoun with little topic of its own, or an
+    "and ...?" continuation, or almost no content words."""
+    if not any(t.role == "user" for t in history):
+        return False
+    toks = words(message)
+    content = content_words(message)
+    if CONTINUATION.match(message):
+        return True
+    if len(content) <= 2:
+        return True
+    return any(t in ANAPHORA for t in toks) and len(content) <= 4
+
+
+def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set[str]) -> Query:
+    """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know."""
+    previous = next((t.content for t in reversed(history) if t.role == "user"), None)
+    follow = previous if previous is not None and is_follow_up(message, history) else None
+    own = words(message)
+    fixed, changes = correct_spelling(own, vocabulary)
+    repaired = " ".join(fixed)
+    text = f"{normalise(follow)} {repaired}" if follow else repaired
+    concepts = lexicon.concepts_in(text)
+    found = {t for t, _ in lexicon.find(text)}
+    expansions = [t for c in concepts for t in c.terms if t not in found]
+    own_content = content_words(repaired)
+    known = sum(1 for w in own_content if w in vocabulary)
+    coverage = known / len(own_content) if own_content else (1.0 if follow else 0.0)
+    return Query(
+        message=message,
+        text=text,
+        concepts=concepts,
+        expansions=expansions,
+        content=content_words(text),
+        coverage=coverage,
+        corrections=changes,
+        follow_up_of=follow,
+    )

@@ -1,0 +1,192 @@
+"""Hybrid retrieval over the committed index: dense (Chroma) + BM25 (bm25s) fused, then reranked.
+
+Everything is built once from an IndexSnapshot (BM25 is derived from the chunks Chroma holds, so
+Chroma stays the single source of truth) and then queried read-only, so one instance serves all
+requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ingest.lexicon import Lexicon
+from ingest.models import Chunk
+from ingest.store import IndexSnapshot, StoredChunk
+from service.fusion import rrf_fusion, weighted_fusion
+from service.query import Query
+from service.text import content_words, stem, words
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """Tuned on the dev split with ``stride eval --split dev`` (see evals/README)."""
+
+    fusion: str = "weighted"  # "weighted" | "rrf"
+    dense_weight: float = 0.6
+    sentence_weight: float = 0.5  # reranker: weight of the best sentence's cosine
+    candidates: int = 30
+
+
+@dataclass
+class Hit:
+    index: int  # position in SearchIndex.chunks
+    chunk_id: str
+    chunk: Chunk
+    dense: float
+    keyword: float
+    fused: float
+    score: float = 0.0
+    best_sentence: int = -1  # index into chunk.sentences
+    best_sentence_cos: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Reranker(Protocol):
+    name: str
+
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]: ...
+
+
+class SentenceReranker:
+    """Default reranker: a chunk is as good as its fused score plus its best single sentence. Needs
+    no extra model (no cross-encoder can be installed here) and rewards chunks that contain one
+    sentence that really answers, rather than many loosely related words."""
+
+    name = "sentence-maxsim"
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]:
+        for h in hits:
+            sims = index.sentence_sims(h.index, qvec)
+            if len(sims):
+                h.best_sentence = int(np.argmax(sims))
+                h.best_sentence_cos = float(sims[h.best_sentence])
+            h.score = h.fused + self.weight * h.best_sentence_cos
+        return sorted(hits, key=lambda h: -h.score)
+
+
+class CrossEncoderReranker:
+    """Optional: a sentence-transformers CrossEncoder, when one is configured (STRIDE_RERANKER_MODEL)."""
+
+    name = "cross-encoder"
+
+    def __init__(self, model_name: str, fallback: SentenceReranker) -> None:
+        from sentence_transformers import CrossEncoder
+
+        from ingest.embedding import check_model_available
+
+        self.model = CrossEncoder(check_model_available(model_name), device="cpu")
+        self.fallback = fallback
+
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]:
+        hits = self.fallback.rerank(query, qvec, hits, index)  # keeps best-sentence info for answering
+        scores = self.model.predict([(query.text, h.chunk.text) for h in hits])
+        for h, s in zip(hits, scores, strict=True):
+            h.extra["cross_encoder"] = float(s)
+            h.score = float(s)
+        return sorted(hits, key=lambda h: -h.score)
+
+
+def keyword_tokens(text: str) -> list[str]:
+    return [stem(w) for w in content_words(text)]
+
+
+class SearchIndex:
+    def __init__(self, snapshot: IndexSnapshot, lexicon: Lexicon, collection: Any | None = None) -> None:
+        import bm25s
+
+        self.snapshot = snapshot
+        self.lexicon = lexicon
+        self.collection = collection  # Chroma collection for dense search; None = in-memory vectors
+        self.chunks: list[StoredChunk] = list(snapshot.chunks)
+        self.position = {sc.chunk_id: i for i, sc in enumerate(self.chunks)}
+        self.chunk_vectors = np.asarray([sc.embedding for sc in self.chunks], dtype=np.float32)
+        # Sentence vectors, flattened, with where each one lives.
+        self.sentence_owner: list[tuple[int, int]] = []
+        vecs: list[list[float]] = []
+        for ci, sc in enumerate(self.chunks):
+            for si, v in enumerate(sc.sentence_embeddings):
+                self.sentence_owner.append((ci, si))
+                vecs.append(v)
+        dim = self.chunk_vectors.shape[1] if len(self.chunks) else 0
+        self.sentence_vectors = np.asarray(vecs, dtype=np.float32).reshape(-1, dim)
+        self._sentence_slices: dict[int, slice] = {}
+        start = 0
+        for ci, sc in enumerate(self.chunks):
+            self._sentence_slices[ci] = slice(start, start + len(sc.sentence_embeddings))
+            start += len(sc.sentence_embeddings)
+        self.bm25 = bm25s.BM25()
+        self.bm25.index([keyword_tokens(sc.indexed_text) or ["_"] for sc in self.chunks], show_progress=False)
+        self.vocabulary = {w for sc in self.chunks for w in words(sc.indexed_text)} | lexicon.vocabulary()
+        self.answerable_mask = np.array([not sc.chunk.is_reference for sc in self.chunks])
+
+    def sentence_vector(self, chunk_index: int, sentence: int) -> np.ndarray | None:
+        sl = self._sentence_slices[chunk_index]
+        return self.sentence_vectors[sl.start + sentence] if sentence < sl.stop - sl.start else None
+
+    def sentence_sims(self, chunk_index: int, qvec: np.ndarray) -> np.ndarray:
+        return self.sentence_vectors[self._sentence_slices[chunk_index]] @ qvec
+
+    def mask(self, article_id: str | None = None, section: str | None = None, answerable_only: bool = False) -> np.ndarray:
+        m = np.ones(len(self.chunks), dtype=bool)
+        if article_id:
+            m &= np.array([sc.chunk.article_id == article_id for sc in self.chunks])
+        if section:
+            want = section.lower()
+            m &= np.array([want in sc.chunk.section_label.lower() for sc in self.chunks])
+        if answerable_only:
+            m &= self.answerable_mask
+        return m
+
+    def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
+        """Cosine of the query to every chunk, from Chroma's HNSW search (or in memory without Chroma)."""
+        if self.collection is None:
+            return self.chunk_vectors @ qvec
+        res = self.collection.query(
+            query_embeddings=[qvec.tolist()], n_results=len(self.chunks), include=["distances"]
+        )
+        scores = np.zeros(len(self.chunks), dtype=np.float32)
+        for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True):
+            if cid in self.position:  # chunks of other (uncommitted) versions are not ours
+                scores[self.position[cid]] = 1.0 - float(dist)
+        return scores
+
+    def keyword_scores(self, query: Query) -> np.ndarray:
+        toks = [t for t in keyword_tokens(query.keyword_text) if t in self.bm25.vocab_dict]
+        if not toks:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(toks), dtype=np.float32)
+
+    def search(
+        self,
+        query: Query,
+        qvec: np.ndarray,
+        params: RetrievalParams,
+        reranker: Reranker,
+        k: int,
+        article_id: str | None = None,
+        section: str | None = None,
+        answerable_only: bool = False,
+    ) -> list[Hit]:
+        if not self.chunks:
+            return []
+        dense = self.dense_scores(qvec)
+        keyword = self.keyword_scores(query)
+        fused = (
+            rrf_fusion(dense, keyword) if params.fusion == "rrf" else weighted_fusion(dense, keyword, params.dense_weight)
+        )
+        allowed = self.mask(article_id, section, answerable_only)
+        order = [i for i in np.argsort(-fused, kind="stable") if allowed[i]][: max(params.candidates, k)]
+        hits = [
+            Hit(int(i), self.chunks[i].chunk_id, self.chunks[i].chunk, float(dense[i]), float(keyword[i]), float(fused[i]))
+            for i in order
+        ]
+        return reranker.rerank(query, qvec, hits, self)[:k]

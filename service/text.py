@@ -1,0 +1,75 @@
+"""Tokenising, stemming and spelling repair shared by retrieval, answering and abstention. Pure."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+NUMBER_UNIT = re.compile(r"(\d)([a-z]{1,3})\b")
+
+# Function words plus question scaffolding: they carry no topic.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because been before being
+    below between both but by can can't could did didn't do does doesn't doing don't down during each few for
+    from further had has have having he her here hers herself him himself his how i i'm if in into is isn't it
+    it's its itself just let's me more most my myself no nor not now of off on once only or other ought our ours
+    ourselves out over own same she should so some such than that that's the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves tell explain know want need get got really
+    much many lot lots thing things anything something way ways please thanks ok okay hey hi""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight apostrophes, and numbers split from units ("70kg" -> "70 kg")."""
+    text = text.lower().replace("’", "'")
+    return NUMBER_UNIT.sub(r"\1 \2", text)
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(normalise(text))
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}
+
+
+def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str], dict[str, str]]:
+    """Replace out-of-vocabulary words by a close corpus word ("hamstrng" -> "hamstring").
+
+    Only words of six letters or more are touched, with at most one edit (two from nine letters),
+    so short real words that the corpus lacks ("shoes") are left alone and still read as off-topic.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    fixed: list[str] = []
+    changes: dict[str, str] = {}
+    for tok in tokens:
+        if tok in vocabulary or len(tok) < 6 or tok.isdigit() or tok in STOPWORDS:
+            fixed.append(tok)
+            continue
+        limit = 1 if len(tok) < 9 else 2
+        best = process.extractOne(tok, vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
+        if best is not None:
+            changes[tok] = best[0]
+            fixed.append(best[0])
+        else:
+            fixed.append(tok)
+    return fixed, changes
