@@ -21,6 +21,7 @@ class Concept:
     label: str
     kind: str  # muscle_group | exercise | theme
     terms: tuple[str, ...]
+    expand: bool = True  # terms are synonyms: a query naming one may be expanded with the others
 
 
 class Lexicon:
@@ -43,7 +44,10 @@ class Lexicon:
             return cls([])
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls([Concept(c["id"], c["label"], c["kind"], tuple(c["terms"])) for c in data["concepts"]])
+            return cls(
+                [Concept(c["id"], c["label"], c["kind"], tuple(c["terms"]), bool(c.get("expand", True)))
+                 for c in data["concepts"]]
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise CorpusFileInvalid(f"{path}: not a valid lexicon ({err}) — fix it or remove it") from err
 

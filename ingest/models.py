@@ -85,6 +85,8 @@ class Chunk:
         return self.kind == "references"
 
     def embedding_text(self) -> str:
-        """What is embedded and keyword-indexed: a contextual header, then the verbatim text."""
-        parts = [self.title, self.section_label, self.prefix, self.text]
+        """What is embedded and keyword-indexed: a contextual header (the section trail and any
+        table header or list lead-in), then the verbatim text. The article title is left out: it
+        is the same for every chunk of an article and would pull all of them towards its topic."""
+        parts = [self.section_label, self.prefix, self.text]
         return "\n".join(p for p in parts if p)

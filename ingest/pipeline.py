@@ -141,13 +141,13 @@ class _Stores:
 
 
 def sentence_texts(chunk: Chunk) -> list[str]:
-    """The sentences of ``chunk`` that get their own vector (none for reference lists)."""
-    return [] if chunk.is_reference else [chunk.text[s:e] for s, e in chunk.sentences]
+    """What is embedded for each sentence of ``chunk`` (none for reference lists)."""
+    if chunk.is_reference:
+        return []
+    return [chunk.text[s:e] for s, e in chunk.sentences]
 
 
-def _sync_sentences(
-    stores: "_Stores", docs_by_id: dict[str, Any], embeddings: SentenceEmbeddings, progress: Progress
-) -> None:
+def _sync_sentences(stores: "_Stores", chunks_by_id: dict[str, Chunk], embeddings: SentenceEmbeddings) -> None:
     """Keep one vector per sentence of every indexed chunk, so the service can score single
     sentences without embedding them at start-up. Only new chunks' sentences are embedded."""
     coll = stores.client.get_or_create_collection(
@@ -155,19 +155,17 @@ def _sync_sentences(
     )
     have = coll.get(include=["metadatas"])
     have_chunks = {m["chunk_id"] for m in have["metadatas"]}
-    live = set(docs_by_id)
+    live = set(chunks_by_id)
     stale = [sid for sid, m in zip(have["ids"], have["metadatas"], strict=True) if m["chunk_id"] not in live]
     if stale:
         coll.delete(ids=stale)
     ids, texts, metas = [], [], []
     for cid in sorted(live - have_chunks):
-        meta = docs_by_id[cid].metadata
-        if meta["is_reference"]:
-            continue  # answers never quote reference lists, so their sentences need no vectors
-        for i, (s, e) in enumerate(json.loads(meta["sentences"])):
+        chunk = chunks_by_id[cid]
+        for i, text in enumerate(sentence_texts(chunk)):
             ids.append(sentence_id(cid, i))
-            texts.append(meta["text"][s:e])
-            metas.append({"chunk_id": cid, "i": i, "article_id": meta["article_id"]})
+            texts.append(text)
+            metas.append({"chunk_id": cid, "i": i, "article_id": chunk.article_id})
     if not ids:
         return
     vectors = embeddings.embed_documents(texts)  # already prefetched with the chunks
@@ -218,7 +216,7 @@ def _update_version(
         finally:
             embeddings.on_batch = None
         after = stores.keys_by_article(known)
-        _sync_sentences(stores, {_record_id(d): d for d in docs}, embeddings, progress)
+        _sync_sentences(stores, {_record_id(d): c for d, c in zip(docs, chunks, strict=True)}, embeddings)
     finally:
         stores.close()
 
@@ -313,7 +311,12 @@ def run_ingest(
         previous: dict[str, Any] = {}
         if current is not None and current.manifest.exists():
             previous = json.loads(current.manifest.read_text(encoding="utf-8"))
-            if previous.get("model") != embeddings.name:
+            if previous.get("format") != FORMAT_VERSION:
+                # Our own format changed (not a user choice): rebuild rather than make the user do it.
+                log.warning("index format %s is outdated; rebuilding", previous.get("format"))
+                current, previous, rebuild = None, {}, True
+                embeddings.preload_in_background()
+            elif previous.get("model") != embeddings.name:
                 raise ModelMismatch(
                     f"the index was built with embedding model {previous.get('model')!r}, not {embeddings.name!r}"
                     " — run `stride ingest --rebuild`"

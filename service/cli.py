@@ -31,6 +31,7 @@ def _fail(err: StrideError) -> typer.Exit:
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
 @app.command()
@@ -58,3 +59,92 @@ def ingest(
         from rich.console import Console
 
         Console().print(ingest_table(report))
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default STRIDE_HOST or 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default STRIDE_PORT or 8000).")] = None,
+) -> None:
+    """Serve the chat page and the API (POST /chat, /chat/stream, /search; GET /articles, /docs)."""
+    import uvicorn
+
+    from ingest.store import read_manifest
+    from service.app import create_app
+
+    settings = _settings(host=host, port=port)
+    try:
+        read_manifest(settings.data_dir)  # refuse to start without an index, with one line
+    except StrideError as err:
+        raise _fail(err) from err
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
+) -> None:
+    """Answer one question in the terminal, with numbered sources and their quotes."""
+    from service.engine import Engine
+
+    settings = _settings()
+    if not question.strip():
+        raise typer.BadParameter("the question is empty")
+    try:
+        engine = Engine.load(settings)
+    except StrideError as err:
+        raise _fail(err) from err
+    result = engine.chat(question)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    from service.console import print_answer
+
+    print_answer(result.as_dict())
+
+
+@app.command("eval")
+def eval_(
+    split: Annotated[str, typer.Option(help="dev (for tuning) or test (for reporting) or all.")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    html: Annotated[Optional[Path], typer.Option(help="Write an HTML report to this path.")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="A previous --json output to show deltas against.")] = None,
+    calibrate: Annotated[bool, typer.Option(help="Fit the abstention threshold on this split (dev) first.")] = False,
+    baseline: Annotated[bool, typer.Option(help="Run the LangChain baseline beside Stride.")] = True,
+) -> None:
+    """Measure Stride (and the textbook LangChain baseline) on the Q&A set; offline, no LLM."""
+    from evals.dataset import SPLITS, load_items
+    from evals.harness import evaluate
+    from evals.report import load_previous, print_report, write_html
+    from service.engine import Engine
+
+    if split not in SPLITS:
+        raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}")
+    if calibrate and split == "test":
+        raise typer.BadParameter("calibrate on the dev split, never on test (use --split dev --calibrate)")
+    settings = _settings()
+    try:
+        previous = load_previous(compare) if compare else None
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    try:
+        engine = Engine.load(settings)
+    except StrideError as err:
+        raise _fail(err) from err
+    items = load_items(split)
+    if calibrate:
+        from evals.calibrate import calibrate as fit
+        from ingest.corpus import read_corpus
+
+        raw = {d.article_id: d.text for d in read_corpus(settings.corpus_dir, settings.max_file_bytes)}
+        fitted = fit(engine, items, raw)
+        typer.echo(f"calibrated: {json.dumps(fitted)}", err=True)
+    result = {"split": split, **evaluate(engine, items, settings.corpus_dir, with_baseline=baseline)}
+    if html:
+        write_html(result, html, previous)
+        typer.echo(f"wrote {html}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        print_report(result, previous)

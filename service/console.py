@@ -65,3 +65,17 @@ def ingest_table(report: dict[str, Any]) -> Table:
         str(report["num_deleted"]),
     )
     return table
+
+
+def print_answer(result: dict[str, Any]) -> None:
+    """An answer and its numbered sources, each with the quote a coach can pass on."""
+    from rich.console import Console
+    from rich.panel import Panel
+
+    out = Console()
+    style = "yellow" if result["abstained"] else "green"
+    out.print(Panel(result["answer"], title="Stride", border_style=style))
+    for c in result["citations"]:
+        where = f"{c['title']}" + (f" › {c['section']}" if c["section"] else "")
+        out.print(f"[bold][{c['n']}][/bold] {where}")
+        out.print(f"    “{' '.join(c['quote'].split())}”", style="dim")

@@ -54,6 +54,9 @@ class QueryEncoder:
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    def clear(self) -> None:
+        self._cache.clear()
+
     def __call__(self, text: str) -> np.ndarray:
         if text in self._cache:
             self._cache.move_to_end(text)

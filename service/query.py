@@ -49,6 +49,15 @@ def is_follow_up(message: str, history: list[Turn]) -> bool:
     return any(t in ANAPHORA for t in toks) and len(content) <= 4
 
 
+def topic_of(question: str, lexicon: Lexicon, vocabulary: set[str]) -> str:
+    """What an earlier question was about, to carry into a follow-up: the lexicon terms it used, or
+    failing that its content words. The new message keeps the lead; this only supplies the subject."""
+    fixed, _ = correct_spelling(words(question), vocabulary)
+    text = " ".join(fixed)
+    terms = list(dict.fromkeys(t for t, _ in lexicon.find(text)))
+    return " ".join(terms) if terms else " ".join(content_words(text))
+
+
 def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set[str]) -> Query:
     """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know."""
     previous = next((t.content for t in reversed(history) if t.role == "user"), None)
@@ -56,10 +65,10 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set
     own = words(message)
     fixed, changes = correct_spelling(own, vocabulary)
     repaired = " ".join(fixed)
-    text = f"{normalise(follow)} {repaired}" if follow else repaired
+    text = f"{repaired} {topic_of(follow, lexicon, vocabulary)}" if follow else repaired
     concepts = lexicon.concepts_in(text)
     found = {t for t, _ in lexicon.find(text)}
-    expansions = [t for c in concepts for t in c.terms if t not in found]
+    expansions = [t for c in concepts if c.expand for t in c.terms if t not in found]
     own_content = content_words(repaired)
     known = sum(1 for w in own_content if w in vocabulary)
     coverage = known / len(own_content) if own_content else (1.0 if follow else 0.0)

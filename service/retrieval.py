@@ -28,7 +28,7 @@ class RetrievalParams:
     """Tuned on the dev split with ``stride eval --split dev`` (see evals/README)."""
 
     fusion: str = "weighted"  # "weighted" | "rrf"
-    dense_weight: float = 0.6
+    dense_weight: float = 0.9
     sentence_weight: float = 0.5  # reranker: weight of the best sentence's cosine
     candidates: int = 30
 

@@ -9,15 +9,16 @@ WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 NUMBER_UNIT = re.compile(r"(\d)([a-z]{1,3})\b")
 
 # Function words plus question scaffolding: they carry no topic.
+# Function words and question scaffolding only: words like "down", "off" or "up" stay, because
+# questions lean on them ("can't get all the way down").
 STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are aren't as at be because been before being
-    below between both but by can can't could did didn't do does doesn't doing don't down during each few for
-    from further had has have having he her here hers herself him himself his how i i'm if in into is isn't it
-    it's its itself just let's me more most my myself no nor not now of off on once only or other ought our ours
-    ourselves out over own same she should so some such than that that's the their theirs them themselves then
-    there these they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves tell explain know want need get got really
-    much many lot lots thing things anything something way ways please thanks ok okay hey hi""".split()
+    """a about after again all also am an and any are aren't as at be because been before being both but by
+    can can't could did didn't do does doesn't doing don't each few for from had has have having he her here
+    hers herself him himself his how i i'm if in into is isn't it it's its itself just let's me more most my
+    myself nor now of on once or other ought our ours ourselves own same she should so some such than that
+    that's the their theirs them themselves then there these they this those to too very was we were what when
+    where which while who whom why will with would you your yours yourself yourselves tell explain know
+    really thing things anything something please thanks ok okay hey hi""".split()
 )
 
 
@@ -57,16 +58,25 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
     so short real words that the corpus lacks ("shoes") are left alone and still read as off-topic.
     """
     from rapidfuzz import process
-    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.distance import OSA
 
     fixed: list[str] = []
     changes: dict[str, str] = {}
     for tok in tokens:
-        if tok in vocabulary or len(tok) < 6 or tok.isdigit() or tok in STOPWORDS:
+        if tok in vocabulary or tok.isdigit() or tok in STOPWORDS:
             fixed.append(tok)
             continue
-        limit = 1 if len(tok) < 9 else 2
-        best = process.extractOne(tok, vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
+        if len(tok) >= 4:  # "wich" -> "which": a misspelt function word is harmless to repair
+            near = process.extractOne(tok, STOPWORDS, scorer=OSA.distance, score_cutoff=1)
+            if near is not None and len(near[0]) >= 4:
+                changes[tok] = near[0]
+                fixed.append(near[0])
+                continue
+        if len(tok) < 6:
+            fixed.append(tok)
+            continue
+        limit = 1 if len(tok) < 9 else 2  # OSA: a swapped pair of letters is one edit
+        best = process.extractOne(tok, vocabulary, scorer=OSA.distance, score_cutoff=limit)
         if best is not None:
             changes[tok] = best[0]
             fixed.append(best[0])

@@ -1,0 +1,67 @@
+"""The textbook LangChain RAG recipe, run through the same harness as Stride's anchor.
+
+RecursiveCharacterTextSplitter(1000, 200) over the raw article files, the same embedder, Chroma
+top-k, the top passage as the "answer"; it never abstains and ignores conversation history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.corpus import read_corpus
+from ingest.embedding import SentenceEmbeddings
+
+
+@dataclass
+class BaselineResult:
+    answer: str
+    passages: list[tuple[str, str, int, int]]  # (doc id, article id, start, end) in raw file text
+    quote_article: str
+    latency_ms: float
+
+
+class LangChainBaseline:
+    def __init__(self, corpus_dir: Path, embeddings: SentenceEmbeddings, max_bytes: int = 2_000_000) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+        from langchain_chroma import Chroma
+        from langchain_core.documents import Document
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
+        self.raw = {d.article_id: d.text for d in read_corpus(corpus_dir, max_bytes)}
+        docs = splitter.split_documents(
+            [Document(page_content=t, metadata={"article_id": aid}) for aid, t in self.raw.items()]
+        )
+        client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+        self.store = Chroma(
+            collection_name=f"baseline_{id(self)}",
+            embedding_function=embeddings,
+            client=client,
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        ids = [f"b{i}" for i in range(len(docs))]
+        for i, d in zip(ids, docs, strict=True):
+            d.metadata["doc_id"] = i
+        self.store.add_documents(docs, ids=ids)
+        self.num_chunks = len(docs)
+
+    def ask(self, question: str, k: int = 10) -> BaselineResult:
+        started = time.perf_counter()
+        found: list[Any] = self.store.similarity_search(question, k=k)
+        latency = (time.perf_counter() - started) * 1000
+        passages = [
+            (d.metadata["doc_id"], d.metadata["article_id"], d.metadata["start_index"],
+             d.metadata["start_index"] + len(d.page_content))
+            for d in found
+        ]
+        top = found[0] if found else None
+        return BaselineResult(
+            answer=top.page_content if top else "",
+            passages=passages,
+            quote_article=top.metadata["article_id"] if top else "",
+            latency_ms=latency,
+        )

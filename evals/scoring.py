@@ -1,0 +1,123 @@
+"""Offline metrics. Retrieval metrics come from ir_measures; the rest are simple counts. Pure."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ir_measures
+from ir_measures import RR, R, nDCG
+
+RETRIEVAL_MEASURES = {"recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "mrr@10": RR @ 10, "ndcg@10": nDCG @ 10}
+MARKER = re.compile(r"\s*\[\d+\]")
+
+
+def normalise_text(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[‐‑‒–—−]", "-", text).replace("’", "'").replace("“", '"').replace("”", '"')
+    return re.sub(r"\s+", " ", text)
+
+
+def fact_coverage(answer: str, facts: Sequence[Sequence[str]]) -> float:
+    """Share of fact groups with at least one acceptable alternative in the answer."""
+    if not facts:
+        return 1.0
+    text = normalise_text(MARKER.sub("", answer))
+    return sum(any(normalise_text(alt) in text for alt in group) for group in facts) / len(facts)
+
+
+def answer_words(answer: str) -> int:
+    return len(MARKER.sub("", answer).split())
+
+
+def cited_sentence_share(answer: str) -> float:
+    """Share of answer sentences that a citation marker follows before the next sentence starts."""
+    import pysbd
+
+    text = answer.strip()
+    if not text:
+        return 0.0
+    pieces = [p.strip() for p in pysbd.Segmenter(language="en", clean=False).segment(text) if p.strip()]
+    # pysbd may glue a marker to the start of the next piece; move it back to the sentence it closes.
+    sentences: list[str] = []
+    for p in pieces:
+        lead = re.match(r"^((?:\[\d+\]\s*)+)(.*)$", p)
+        if lead and sentences:
+            sentences[-1] += " " + lead.group(1).strip()
+            p = lead.group(2).strip()
+        if p and MARKER.sub("", p).strip():
+            sentences.append(p)
+        elif p and sentences:
+            sentences[-1] += " " + p
+    return sum(bool(re.search(r"\[\d+\]\s*$", s)) for s in sentences) / len(sentences) if sentences else 0.0
+
+
+def locate(text: str, span: str) -> tuple[int, int] | None:
+    i = text.find(span)
+    return (i, i + len(span)) if i >= 0 else None
+
+
+def overlaps(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    article_id: str
+    start: int
+    end: int
+
+
+def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[str, float]:
+    """A ranked list of passages as an ir_measures run over *evidence* ids.
+
+    A passage holding at least half of a gold span (or the passage holding most of it) stands for
+    that span; passages that hold no new span keep their own id. Systems with different chunkings
+    are then judged on the same relevance units.
+    """
+    owners: dict[int, set[int]] = {}
+    for gi, (aid, gs, ge) in enumerate(gold):
+        covers = [
+            (overlaps((p.start, p.end), (gs, ge)), pi) for pi, p in enumerate(passages) if p.article_id == aid
+        ]
+        for ov, pi in covers:
+            if ov >= 0.5 * (ge - gs):
+                owners.setdefault(pi, set()).add(gi)
+    run: dict[str, float] = {}
+    emitted: set[int] = set()
+    rank = 0
+    for pi, p in enumerate(passages):
+        new = sorted(owners.get(pi, set()) - emitted)
+        for gi in new or [None]:  # type: ignore[list-item]
+            doc = f"gold{gi}" if gi is not None else f"p:{p.doc_id}"
+            if doc not in run:
+                run[doc] = 1000.0 - rank
+                rank += 1
+        emitted |= set(new)
+    return run
+
+
+def retrieval_metrics(runs: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    if not qrels:
+        return {name: 0.0 for name in RETRIEVAL_MEASURES}
+    agg = ir_measures.calc_aggregate(list(RETRIEVAL_MEASURES.values()), qrels, runs)
+    return {name: float(agg[m]) for name, m in RETRIEVAL_MEASURES.items()}
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
