@@ -12,7 +12,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRIDE_", env_file=".env", extra="ignore")
 
     # --- ingest -------------------------------------------------------------
-    data_dir: Path = Field(Path("data"), description="Where the index lives (Chroma, records, snapshots).")
+    data_dir: Path = Field(Path("data"), description="Where the index and the feedback store live.")
     corpus_dir: Path = Field(Path("corpus"), description="Articles (.txt, .md, .html) and manifest.json.")
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
@@ -21,26 +21,25 @@ class Settings(BaseSettings):
     chunk_target_chars: int = Field(1000, ge=100, description="Chunks are packed from whole blocks up to this size.")
     chunk_max_chars: int = Field(1500, ge=200, description="A block longer than this is split at sentence boundaries.")
     max_file_bytes: int = Field(2_000_000, ge=1, description="Corpus files larger than this are rejected.")
-    embed_batch_size: int = Field(16, ge=1, description="Small batches pad less; 16 measured fastest on 2 cores.")
+    embed_batch_size: int = Field(16, ge=1, description="Embedding batch size; small batches pad less (16 measured fastest on 2 cores).")
 
     # --- service ------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Interface `stride serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `stride serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to embed the widget.")
-    admin_api_key: str | None = None
+    admin_api_key: str | None = Field(None, description="Key for GET /coverage (header X-Admin-Key); unset disables it.")
     abstain_threshold: float | None = Field(
         None, description="Overrides the threshold calibrated by `stride eval --calibrate` (service/calibration.json)."
     )
     reranker_model: str | None = Field(None, description="Optional sentence-transformers CrossEncoder name or path.")
-    max_message_chars: int = Field(2000, ge=1)
-    max_history_turns: int = Field(20, ge=0)
-    feedback_retention_days: int = Field(180, ge=1)
+    max_history_turns: int = Field(20, ge=0, description="Prior turns a follow-up may draw on.")
+    feedback_retention_days: int = Field(180, ge=1, description="Feedback and query-log rows older than this are deleted.")
 
     # --- optional LLM (any OpenAI-compatible chat endpoint) ------------------
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: str | None = None
-    llm_timeout_s: float = Field(20.0, gt=0)
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1; unset = no LLM.")
+    llm_model: str | None = Field(None, description="Model name the endpoint serves.")
+    llm_api_key: str | None = Field(None, description="API key, if the endpoint needs one.")
+    llm_timeout_s: float = Field(20.0, gt=0, description="After this, Stride answers extractively instead.")
 
     @model_validator(mode="after")
     def _check_chunk_sizes(self) -> "Settings":

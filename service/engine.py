@@ -106,6 +106,10 @@ class Engine:
         reranker = kw.pop("reranker", None)
         if reranker is None and settings.reranker_model:
             reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
+        if "llm" not in kw and settings.llm_base_url:
+            from service.llm import LLMAnswerer
+
+            kw["llm"] = LLMAnswerer(settings)
         engine = cls(settings, snapshot, embeddings, lexicon, collection, retrieval=retrieval, reranker=reranker, **kw)
         engine.encode("warm up")  # the first encode call is slow; pay it before serving
         return engine
@@ -131,18 +135,18 @@ class Engine:
         if conf < self.calibration.threshold:
             return self._decline(self._decline_text(hits), query, hits, started, reason="low_confidence", conf=conf)
         composed = compose(query, qvec, hits, self.index, self.answering)
-        units = list(composed.units)
-        referral = referral_unit(query, qvec, self.index)
-        if referral is not None and not any(
-            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in units
-        ):
-            units.append(referral)
-        composed = render(units)
         mode = "extractive"
         if self.llm is not None:
             generated = self.llm.answer(query, hits, composed)
             if generated is not None:
                 composed, mode = generated, "llm"
+        units = list(composed.units)
+        referral = referral_unit(query, qvec, self.index)
+        if referral is not None and not any(
+            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in units
+        ):
+            units.append(referral)  # pain or injury: the articles' own advice to see a professional
+        composed = render(units)
         return ChatResult(
             answer=composed.text,
             abstained=False,
@@ -201,5 +205,6 @@ class Engine:
                 "answering": asdict(self.answering),
                 "reranker": self.reranker.name,
             },
+            "llm": self.llm.provenance() if self.llm is not None else None,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }

@@ -1,0 +1,188 @@
+"""`make bench`: ingest and service performance on this machine. Prints a table and writes
+artifacts/bench.json. Targets (2-core machine): cold ingest ≤ 15 s, no-op ≤ 3 s; /chat p50 ≤ 25 ms,
+p95 ≤ 60 ms; ≥ 60 req/s at 16 clients with 0 errors; ready ≤ 8 s; RSS ≤ 1.2 GB.
+Targets are reported, not asserted: a benchmark informs, tests decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from evals.dataset import load_items
+
+REPO = Path(__file__).resolve().parent.parent
+STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def timed_ingest(env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    done = subprocess.run([*STRIDE, "ingest", "--json"], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    return time.perf_counter() - started, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def load(base: str, questions: list[str], clients: int, total: int) -> tuple[float, int, list[float]]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(questions[i % len(questions)])
+    errors = 0
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            q = queue.get_nowait()
+            t = time.perf_counter()
+            try:
+                r = await client.post(base + "/chat", json={"message": q})
+                errors += r.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=clients)) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return total / elapsed, errors, latencies
+
+
+def bench_service(env: dict[str, str], port: int) -> dict[str, Any]:
+    questions = [i.question for i in load_items("all")]
+    started = time.perf_counter()
+    proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.02)
+        ready_s = time.perf_counter() - started
+        with httpx.Client(timeout=30) as client:
+            for q in questions[:5]:
+                client.post(base + "/chat", json={"message": q})  # warm-up
+            chat, search = [], []
+            for i, q in enumerate(questions):
+                # A suffix makes each request new to the server's query cache: these are uncached timings.
+                msg = f"{q} ({i})"
+                t = time.perf_counter()
+                client.post(base + "/chat", json={"message": msg}).raise_for_status()
+                chat.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                client.post(base + "/search", json={"query": f"{q} <{i}>", "k": 5}).raise_for_status()
+                search.append((time.perf_counter() - t) * 1000)
+        unique = [f"{q} [{n}]" for n in range(10) for q in questions]
+        rps_unique, err_unique, _ = asyncio.run(load(base, unique, 16, 800))
+        rps_cached, err_cached, _ = asyncio.run(load(base, questions, 16, 800))
+        rss, peak = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return {
+        "ready_seconds": round(ready_s, 2),
+        "chat_ms": {"p50": round(pct(chat, 50), 1), "p95": round(pct(chat, 95), 1), "n": len(chat)},
+        "search_ms": {"p50": round(pct(search, 50), 1), "p95": round(pct(search, 95), 1), "n": len(search)},
+        "throughput_16_clients": {
+            "unique_questions_rps": round(rps_unique, 1), "unique_errors": err_unique,
+            "repeated_questions_rps": round(rps_cached, 1), "repeated_errors": err_cached,
+        },
+        "rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+    }
+
+
+def bench_langchain_anchor(data_env: dict[str, str]) -> dict[str, Any]:
+    """The textbook LangChain similarity_search on the same machine (in-process, no HTTP)."""
+    from evals.baseline import LangChainBaseline
+    from ingest.embedding import load_embeddings
+    from ingest.settings import Settings
+
+    settings = Settings()
+    embeddings = load_embeddings(settings.embedding_model)
+    baseline = LangChainBaseline(settings.corpus_dir, embeddings)
+    questions = [i.question for i in load_items("all")]
+    baseline.store.similarity_search(questions[0], k=5)
+    times = []
+    for i, q in enumerate(questions):
+        t = time.perf_counter()
+        baseline.store.similarity_search(f"{q} ({i})", k=5)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"similarity_search_ms": {"p50": round(pct(times, 50), 1), "p95": round(pct(times, 95), 1)}}
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}}
+    with tempfile.TemporaryDirectory(prefix="stride-bench-") as tmp:
+        env = {**os.environ, "STRIDE_DATA_DIR": str(Path(tmp) / "data")}
+        cold, report = timed_ingest(env)
+        noop, noop_report = timed_ingest(env)
+        chunks = report["num_added"]
+        out["ingest"] = {"cold_seconds": round(cold, 2), "noop_seconds": round(noop, 2), "chunks": chunks,
+                         "chunks_per_second": round(chunks / cold, 1), "noop_added": noop_report["num_added"]}
+        from tests.servers import free_port  # a free loopback port
+
+        out["service"] = bench_service(env, free_port())
+        out["anchor"] = bench_langchain_anchor(env)
+    chat_p50 = out["service"]["chat_ms"]["p50"]
+    out["anchor"]["chat_p50_over_similarity_search_p50"] = round(chat_p50 / out["anchor"]["similarity_search_ms"]["p50"], 2)
+
+    t = Table(title="stride bench")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_column("target", justify="right")
+    s, i = out["service"], out["ingest"]
+    rows = [
+        ("cold full ingest (model load included)", f"{i['cold_seconds']} s", "≤ 15 s"),
+        ("no-op re-ingest", f"{i['noop_seconds']} s", "≤ 3 s"),
+        ("chunks per second (cold)", f"{i['chunks_per_second']}", ""),
+        ("ready after start", f"{s['ready_seconds']} s", "≤ 8 s"),
+        ("/chat p50 / p95 (HTTP, warm, uncached)", f"{s['chat_ms']['p50']} / {s['chat_ms']['p95']} ms", "≤ 25 / 60 ms"),
+        ("/search p50 / p95", f"{s['search_ms']['p50']} / {s['search_ms']['p95']} ms", ""),
+        ("16 clients, unique questions", f"{s['throughput_16_clients']['unique_questions_rps']} req/s, "
+         f"{s['throughput_16_clients']['unique_errors']} errors", "≥ 60 req/s, 0 errors"),
+        ("16 clients, repeated questions", f"{s['throughput_16_clients']['repeated_questions_rps']} req/s, "
+         f"{s['throughput_16_clients']['repeated_errors']} errors", ""),
+        ("server RSS / peak", f"{s['rss_mb']} / {s['peak_rss_mb']} MB", "≤ 1200 MB"),
+        ("LangChain similarity_search p50 / p95", f"{out['anchor']['similarity_search_ms']['p50']} / "
+         f"{out['anchor']['similarity_search_ms']['p95']} ms", "anchor"),
+        ("/chat p50 ÷ similarity_search p50", f"{out['anchor']['chat_p50_over_similarity_search_p50']}×", ""),
+    ]
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)
+    path = REPO / "artifacts" / "bench.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Check generated sentences against the passages they cite. Pure.
+
+A sentence survives only if it cites a passage, most of its content words appear in that passage,
+and every number it states appears there too. Its citation then quotes the passage sentences that
+support it best, verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.text import stems
+
+MARKER = re.compile(r"\[(\d+)\]")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+@dataclass(frozen=True)
+class Supported:
+    text: str  # the sentence without its markers
+    passage: int  # 1-based passage number it cites
+    start: int  # chunk-relative span of the supporting quote
+    end: int
+
+
+def split_sentences(text: str) -> list[str]:
+    import pysbd
+
+    pieces = [p.strip() for p in pysbd.Segmenter(language="en", clean=False).segment(text) if p.strip()]
+    out: list[str] = []
+    for p in pieces:
+        # pysbd can leave a marker at the start of the next piece; it belongs to the previous one.
+        lead = re.match(r"^((?:\[\d+\]\s*)+)(.*)$", p)
+        if lead and out:
+            out[-1] += " " + lead.group(1).strip()
+            p = lead.group(2).strip()
+        if p:
+            out.append(p)
+    return out
+
+
+def support(sentence: str, passage: str) -> float:
+    """Share of the sentence's content stems found in the passage (0 if a number is not there)."""
+    nums = NUMBER.findall(sentence)
+    if any(n not in passage for n in nums):
+        return 0.0
+    s = stems(sentence)
+    return len(s & stems(passage)) / len(s) if s else 0.0
+
+
+def best_quote(sentence: str, passage: str, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The one or two consecutive passage sentences that share most with ``sentence``."""
+    target = stems(sentence)
+    best, best_score = (spans[0] if spans else (0, len(passage))), -1.0
+    for i in range(len(spans)):
+        for j in (i, i + 1):
+            if j >= len(spans):
+                continue
+            s, e = spans[i][0], spans[j][1]
+            got = stems(passage[s:e])
+            score = len(target & got) / (len(target) or 1) - 0.01 * (j - i)
+            if score > best_score:
+                best, best_score = (s, e), score
+    return best
+
+
+def verify(generated: str, passages: list[tuple[str, list[tuple[int, int]]]], threshold: float = 0.6) -> list[Supported]:
+    """Keep the generated sentences that their cited passage supports. ``passages``: (text, sentence spans)."""
+    kept: list[Supported] = []
+    for sentence in split_sentences(generated):
+        cited = [int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(passages)]
+        plain = MARKER.sub("", sentence).strip()
+        if not cited or not plain:
+            continue
+        n = max(cited, key=lambda k: support(plain, passages[k - 1][0]))
+        text, spans = passages[n - 1]
+        if support(plain, text) >= threshold:
+            s, e = best_quote(plain, text, spans)
+            kept.append(Supported(plain, n, s, e))
+    return kept
