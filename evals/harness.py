@@ -39,7 +39,7 @@ def _missing_facts(answer: str, facts: tuple[tuple[str, ...], ...]) -> list[str]
 
 
 def _gold_spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]:
-    spans = []
+    spans: list[tuple[str, int, int]] = []
     for ev in item.evidence:
         loc = locate(texts.get(ev.article_id, ""), ev.text)
         if loc:
@@ -59,7 +59,7 @@ def stride_row(item: Item, result: ChatResult, engine: Engine, raw: dict[str, st
         citations.append({"n": c.n, "article_id": c.article_id, "section": c.section, "quote": c.quote,
                           "start": c.start, "end": c.end, "verbatim": verbatim, "on_gold": on_gold})
     gold_cited = sum(
-        any(c["article_id"] == aid and overlaps((c["start"], c["end"]), (gs, ge)) for c in citations) for aid, gs, ge in gold
+        any(c.article_id == aid and overlaps((c.start, c.end), (gs, ge)) for c in result.citations) for aid, gs, ge in gold
     )
     cov = fact_coverage(result.answer, item.key_facts) if item.answerable and not result.abstained else 0.0
     return {

@@ -61,9 +61,9 @@ def tune_answering(engine: Engine, settings: Settings) -> None:
         m = aggregate(run_stride(engine, items, raw))
         # Completeness first (the product's promise), precision as the tie-breaker, within the word budget.
         key = m["fact_coverage"] + 0.25 * m["citations"]["quote_precision"] - (1.0 if m["answer_words"] > 85 else 0.0)
-        results.append((key, lw, rw, margin, (units, window), m))
-    for key, lw, rw, margin, units, m in sorted(results, key=lambda r: r[0])[-12:]:
-        print(f"lex={lw:<4} rank={rw:<4} margin={margin:<5} units/window={units} facts={m['fact_coverage']:.3f} "
+        results.append((key, lw, rw, margin, f"{units}/{window}", m))
+    for key, lw, rw, margin, shape, m in sorted(results, key=lambda r: r[0])[-12:]:
+        print(f"lex={lw:<4} rank={rw:<4} margin={margin:<5} units/window={shape} facts={m['fact_coverage']:.3f} "
               f"all={m['fact_all']:.3f} words={m['answer_words']:.1f} qprec={m['citations']['quote_precision']:.3f} "
               f"crec={m['citations']['citation_recall']:.3f} abstF1={m['abstain']['f1']:.3f}")
 

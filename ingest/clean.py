@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ingest.models import Removal
 
 SMALL_WORDS = frozenset(
-    "a an and as at but by for from in into is of on or the to vs vs. with your you do does can".split()
+    ["a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "is", "of", "on", "or", "the", "to", "vs", "vs.", "with", "your", "you", "do", "does", "can"]
 )
 
 
@@ -35,26 +35,26 @@ def is_title_like(line: str, max_words: int = 12) -> bool:
 # Whole lines that are always boilerplate, by rule name.
 LINE_RULES: dict[str, tuple[re.Pattern[str], ...]] = {
     "newsletter": (
-        re.compile(r"^sign up for .*newsletter.*$", re.I),
-        re.compile(r"^subscribe to .*newsletter.*$", re.I),
-        re.compile(r"^\* indicates required$", re.I),
+        re.compile(r"^sign up for .*newsletter.*$", re.IGNORECASE),
+        re.compile(r"^subscribe to .*newsletter.*$", re.IGNORECASE),
+        re.compile(r"^\* indicates required$", re.IGNORECASE),
     ),
     "share_and_reply": (
-        re.compile(r"^share this (post|article|page)$", re.I),
-        re.compile(r"^leave a (reply|comment)$", re.I),
-        re.compile(r"^your email address will not be published\.?\s*required fields are marked \*$", re.I),
+        re.compile(r"^share this (post|article|page)$", re.IGNORECASE),
+        re.compile(r"^leave a (reply|comment)$", re.IGNORECASE),
+        re.compile(r"^your email address will not be published\.?\s*required fields are marked \*$", re.IGNORECASE),
     ),
     "read_more_link": (
-        re.compile(r"^read (the full article|this article)\b.*$", re.I),
-        re.compile(r"^related: .+$", re.I),
+        re.compile(r"^read (the full article|this article)\b.*$", re.IGNORECASE),
+        re.compile(r"^related: .+$", re.IGNORECASE),
     ),
-    "editorial_note": (re.compile(r"^.*\buses only high-quality sources\b.*\beditorial process\b.*$", re.I),),
+    "editorial_note": (re.compile(r"^.*\buses only high-quality sources\b.*\beditorial process\b.*$", re.IGNORECASE),),
     "image_credit": (re.compile(r"^[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+){1,3} / [A-Z][\w ]{2,40}$"),),
 }
 # A sign-up pitch tacked onto the end of a content paragraph.
-NEWSLETTER_TAIL = re.compile(r"\s*(?:Want more help\?\s*)?Sign up for (?:my|our) [^.]*newsletter\b.*$", re.I)
-RACE_ADS = re.compile(r"^find your next (running )?race$", re.I)
-SITE_PROMO = re.compile(r"^\S+['’]s (?:running )?training (?:plans|programmes?|programs?)\b", re.I)
+NEWSLETTER_TAIL = re.compile(r"\s*(?:Want more help\?\s*)?Sign up for (?:my|our) [^.]*newsletter\b.*$", re.IGNORECASE)
+RACE_ADS = re.compile(r"^find your next (running )?race$", re.IGNORECASE)
+SITE_PROMO = re.compile(r"^\S+['’]s (?:running )?training (?:plans|programmes?|programs?)\b", re.IGNORECASE)
 BYLINE = re.compile(r"^By ([A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+)+)(?:, [A-Za-z.]+)*$")
 CATEGORY_LABEL = re.compile(r"^[A-Z][a-z]+(?: (?:&|and) [A-Z][a-z]+)?$")
 GLUED_HEADING = re.compile(r"^(.*[a-z0-9)][.!?])([A-Z][^.!?;:]{3,80})$")

@@ -37,7 +37,7 @@ class Lexicon:
             self._by_term.setdefault(term, []).append(concept)
 
     @classmethod
-    def load(cls, directory: Path) -> "Lexicon":
+    def load(cls, directory: Path) -> Lexicon:
         """The lexicon in ``directory`` (a corpus dir or an index version); empty if there is none."""
         path = directory / LEXICON_NAME
         if not path.exists():

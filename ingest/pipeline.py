@@ -22,8 +22,8 @@ from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
     FORMAT_VERSION,
-    SENTENCE_COLLECTION,
     RECORD_NAMESPACE,
+    SENTENCE_COLLECTION,
     IndexPaths,
     VersionPaths,
     article_record,
@@ -147,7 +147,7 @@ def sentence_texts(chunk: Chunk) -> list[str]:
     return [chunk.text[s:e] for s, e in chunk.sentences]
 
 
-def _sync_sentences(stores: "_Stores", chunks_by_id: dict[str, Chunk], embeddings: SentenceEmbeddings) -> None:
+def _sync_sentences(stores: _Stores, chunks_by_id: dict[str, Chunk], embeddings: SentenceEmbeddings) -> None:
     """Keep one vector per sentence of every indexed chunk, so the service can score single
     sentences without embedding them at start-up. Only new chunks' sentences are embedded."""
     coll = stores.client.get_or_create_collection(

@@ -6,7 +6,6 @@ import re
 from functools import lru_cache
 from typing import Any
 
-
 LIST_MARKER_ONLY = re.compile(r"^(?:\d{1,3}[.)]|[-•*])$")
 
 

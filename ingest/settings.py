@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(20.0, gt=0, description="After this, Stride answers extractively instead.")
 
     @model_validator(mode="after")
-    def _check_chunk_sizes(self) -> "Settings":
+    def _check_chunk_sizes(self) -> Settings:
         if self.chunk_target_chars >= self.chunk_max_chars:
             raise ValueError("chunk_target_chars must be smaller than chunk_max_chars")
         return self

@@ -70,7 +70,7 @@ class IndexPaths:
     root: Path  # <data_dir>/index
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> "IndexPaths":
+    def for_data_dir(cls, data_dir: Path) -> IndexPaths:
         return cls(data_dir / "index")
 
     @property
@@ -180,7 +180,7 @@ class StoredChunk:
     sentence_embeddings: tuple[list[float], ...] = ()  # aligned with chunk.sentences
 
     @classmethod
-    def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: Any) -> "StoredChunk":
+    def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: Any) -> StoredChunk:
         chunk = Chunk(
             article_id=meta["article_id"],
             article_sha=meta["article_sha"],

@@ -15,10 +15,10 @@ MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
 TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
 REFERENCE = re.compile(
-    r"^\s*\d{1,3}\.\s+.*(?:\bdoi\b|\bPMID\b|\b(?:19|20)\d{2}\s*;\s*\d|\b10\.\d{4,9}/\S+|\((?:19|20)\d{2}\))", re.I
+    r"^\s*\d{1,3}\.\s+.*(?:\bdoi\b|\bPMID\b|\b(?:19|20)\d{2}\s*;\s*\d|\b10\.\d{4,9}/\S+|\((?:19|20)\d{2}\))", re.IGNORECASE
 )
-FAQ_HEADING = re.compile(r"^(?:FAQ|FAQs|Frequently Asked Questions)\b", re.I)
-CONTAINER_CUE = re.compile(r"(?::$|\b(?:below|following|two|three|four|five|six|seven|several|these)\b)", re.I)
+FAQ_HEADING = re.compile(r"^(?:FAQ|FAQs|Frequently Asked Questions)\b", re.IGNORECASE)
+CONTAINER_CUE = re.compile(r"(?::$|\b(?:below|following|two|three|four|five|six|seven|several|these)\b)", re.IGNORECASE)
 SENTENCE_END = ('.', '!', '?', ':', '"', '”', ')', '’')
 REFERENCES_SECTION = "References"
 

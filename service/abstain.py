@@ -20,7 +20,7 @@ class Calibration:
     source: str = "default"
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE, override: float | None = None) -> "Calibration":
+    def load(cls, path: Path = CALIBRATION_FILE, override: float | None = None) -> Calibration:
         cal = cls()
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))

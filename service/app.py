@@ -79,6 +79,8 @@ def create_app(settings: Settings, engine_factory: Callable[[Settings], Engine] 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=load, name="stride-load", daemon=True).start()
         yield
+        if state.feedback is not None:
+            state.feedback.close()
 
     app = FastAPI(
         title="Stride",
@@ -118,8 +120,8 @@ def create_app(settings: Settings, engine_factory: Callable[[Settings], Engine] 
     async def on_stride(_: Request, err: StrideError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(err)})
 
-    from service.api import articles, chat, feedback, health, search
+    from service.api import articles, chat, coverage, feedback, health, search
 
-    for module in (health, search, chat, articles, feedback):
+    for module in (health, search, chat, articles, feedback, coverage):
         app.include_router(module.router)
     return app

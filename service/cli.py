@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,7 @@ from ingest.settings import Settings
 app = typer.Typer(help="Stride: cited answers about running muscles and strength training.", no_args_is_help=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as err:  # pydantic's ValidationError is a ValueError
@@ -36,7 +36,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 
 @app.command()
 def ingest(
-    corpus: Annotated[Optional[Path], typer.Option(help="Corpus directory (default: STRIDE_CORPUS_DIR or ./corpus).")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus directory (default: STRIDE_CORPUS_DIR or ./corpus).")] = None,
     rebuild: Annotated[bool, typer.Option(help="Rebuild the index from scratch (e.g. after changing the model).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary as the last line of stdout.")] = False,
 ) -> None:
@@ -63,8 +63,8 @@ def ingest(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default STRIDE_HOST or 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default STRIDE_PORT or 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default STRIDE_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default STRIDE_PORT or 8000).")] = None,
 ) -> None:
     """Serve the chat page and the API (POST /chat, /chat/stream, /search; GET /articles, /docs)."""
     import uvicorn
@@ -108,8 +108,8 @@ def ask(
 def eval_(
     split: Annotated[str, typer.Option(help="dev (for tuning) or test (for reporting) or all.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    html: Annotated[Optional[Path], typer.Option(help="Write an HTML report to this path.")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="A previous --json output to show deltas against.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report to this path.")] = None,
+    compare: Annotated[Path | None, typer.Option(help="A previous --json output to show deltas against.")] = None,
     calibrate: Annotated[bool, typer.Option(help="Fit the abstention threshold on this split (dev) first.")] = False,
     baseline: Annotated[bool, typer.Option(help="Run the LangChain baseline beside Stride.")] = True,
 ) -> None:
@@ -148,3 +148,39 @@ def eval_(
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
         print_report(result, previous)
+
+
+@app.command()
+def coverage(
+    out: Annotated[Path, typer.Option(help="Directory for report.html, coverage.json and the CSVs.")] = Path(
+        "artifacts/coverage"
+    ),
+    questions: Annotated[
+        Path | None,
+        typer.Option(help='Also run these questions through Stride: .txt (one per line) or .json/.jsonl with "question".'),
+    ] = None,
+) -> None:
+    """Write the content-coverage report: topic x article heatmap, gaps (declined questions, clustered), overlap."""
+    from service.coverage import read_questions_file, write_coverage
+    from service.engine import Engine
+
+    settings = _settings()
+    try:
+        if questions is not None:
+            read_questions_file(questions)  # a bad file fails at once, before the model loads
+        engine = Engine.load(settings)
+        data = write_coverage(engine, settings, out, questions)
+    except StrideError as err:
+        raise _fail(err) from err
+    gaps, log = data["gaps"], data["gaps"]["log"]
+    if not log["available"]:
+        typer.echo("query log: unreadable, so gaps come from --questions only", err=True)
+    elif log["empty"]:
+        typer.echo("query log: empty, no chat questions logged yet", err=True)
+    else:
+        typer.echo(f"query log: {log['logged']} questions, {log['declined']} declined, "
+                   f"{log['low_confidence']} answered with low confidence", err=True)
+    typer.echo(f"{len(gaps['clusters'])} gap clusters from {gaps['asked']} questions; "
+               f"{len(data['overlap']['pairs'])} overlapping statements; "
+               f"{len(data['uncovered_topics'])} topics no article covers", err=True)
+    typer.echo(f"wrote {out / 'report.html'} (+ {', '.join(f for f in data['files'] if f != 'report.html')})", err=True)

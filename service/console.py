@@ -29,7 +29,7 @@ class RichProgress:
         )
         self._task: Any = None
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self._progress.start()
         return self
 

@@ -94,7 +94,7 @@ class Engine:
         self.llm = llm
 
     @classmethod
-    def load(cls, settings: Settings, **kw: Any) -> "Engine":
+    def load(cls, settings: Settings, **kw: Any) -> Engine:
         """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing."""
         snapshot = open_index(settings.data_dir, settings.embedding_model)
         embeddings = load_embeddings(settings.embedding_model, settings.embed_batch_size)
@@ -163,7 +163,7 @@ class Engine:
                 topics.append(label)
         if not topics:
             return DECLINE
-        return f"{DECLINE} Closest topics the articles do cover: " + "; ".join(topics[:3]) + "."
+        return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics[:3]) + "."
 
     def _decline(
         self, text: str, query: Query | None, hits: list[Hit], started: float, reason: str, conf: float | None = None

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FILENAME = "feedback.sqlite"
 MAX_COMMENT_CHARS = 2000
+PRUNE_EVERY = timedelta(days=1)  # a long-running server keeps to the retention period, not only at start
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -62,12 +63,12 @@ class UnknownQuery(LookupError):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _ts(when: datetime) -> str:
     # One fixed-width UTC format, so timestamps compare correctly as text in SQL (prune, ORDER BY).
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class FeedbackStore:
@@ -79,6 +80,8 @@ class FeedbackStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self._retention_days = retention_days
+        self._pruned_at: datetime | None = None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
@@ -103,6 +106,10 @@ class FeedbackStore:
         """Log one chat exchange (``result`` is ``ChatResult.as_dict()``); returns its new query id."""
         query_id = uuid.uuid4().hex  # unguessable: feedback can only be attached to queries one was shown
         provenance = dict(result.get("provenance") or {})
+        if self._retention_days is not None and (
+            self._pruned_at is None or self._clock() - self._pruned_at >= PRUNE_EVERY
+        ):
+            self.prune(self._retention_days)
         with self._lock:
             self._db.execute(
                 "INSERT INTO queries (id, ts, question, history_json, answer, abstained, confidence,"
@@ -141,8 +148,10 @@ class FeedbackStore:
 
     def prune(self, retention_days: int) -> tuple[int, int]:
         """Delete queries and feedback older than ``retention_days``; returns (queries, feedback) deleted."""
-        cutoff = _ts(self._clock() - timedelta(days=retention_days))
+        now = self._clock()
+        cutoff = _ts(now - timedelta(days=retention_days))
         with self._lock:
+            self._pruned_at = now
             q = self._db.execute("DELETE FROM queries WHERE ts < ?", (cutoff,)).rowcount
             f = self._db.execute("DELETE FROM feedback WHERE ts < ?", (cutoff,)).rowcount
         if q or f:
@@ -171,7 +180,8 @@ class FeedbackStore:
                    "confidence": r["confidence"]}
 
     def _select(self, table: str, limit: int, since: datetime | None) -> list[dict[str, Any]]:
-        sql, args = f"SELECT * FROM {table}", []  # table is one of two literals above, never user input
+        sql = f"SELECT * FROM {table}"  # table is one of two literals above, never user input
+        args: list[Any] = []
         if since is not None:
             sql += " WHERE ts >= ?"
             args.append(_ts(since))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 INJECTION = [
-    re.compile(p, re.I)
+    re.compile(p, re.IGNORECASE)
     for p in (
         r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompts?|guidelines|articles|sources|constraints)\b",
         r"\b(system|developer|hidden|initial)\s+(prompt|message|instructions?)\b",

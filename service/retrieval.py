@@ -50,7 +50,7 @@ class Hit:
 class Reranker(Protocol):
     name: str
 
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]: ...
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]: ...
 
 
 class SentenceReranker:
@@ -63,7 +63,7 @@ class SentenceReranker:
     def __init__(self, weight: float) -> None:
         self.weight = weight
 
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]:
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
         for h in hits:
             sims = index.sentence_sims(h.index, qvec)
             if len(sims):
@@ -86,7 +86,7 @@ class CrossEncoderReranker:
         self.model = CrossEncoder(check_model_available(model_name), device="cpu")
         self.fallback = fallback
 
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: "SearchIndex") -> list[Hit]:
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
         hits = self.fallback.rerank(query, qvec, hits, index)  # keeps best-sentence info for answering
         scores = self.model.predict([(query.text, h.chunk.text) for h in hits])
         for h, s in zip(hits, scores, strict=True):

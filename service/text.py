@@ -12,13 +12,7 @@ NUMBER_UNIT = re.compile(r"(\d)([a-z]{1,3})\b")
 # Function words and question scaffolding only: words like "down", "off" or "up" stay, because
 # questions lean on them ("can't get all the way down").
 STOPWORDS = frozenset(
-    """a about after again all also am an and any are aren't as at be because been before being both but by
-    can can't could did didn't do does doesn't doing don't each few for from had has have having he her here
-    hers herself him himself his how i i'm if in into is isn't it it's its itself just let's me more most my
-    myself nor now of on once or other ought our ours ourselves own same she should so some such than that
-    that's the their theirs them themselves then there these they this those to too very was we were what when
-    where which while who whom why will with would you your yours yourself yourselves tell explain know
-    really thing things anything something please thanks ok okay hey hi""".split()
+    ["a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "both", "but", "by", "can", "can't", "could", "did", "didn't", "do", "does", "doesn't", "doing", "don't", "each", "few", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "i'm", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "my", "myself", "nor", "now", "of", "on", "once", "or", "other", "ought", "our", "ours", "ourselves", "own", "same", "she", "should", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "tell", "explain", "know", "really", "thing", "things", "anything", "something", "please", "thanks", "ok", "okay", "hey", "hi"]
 )
 
 

@@ -21,8 +21,8 @@ STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
 
 
 def test_ingest_json_last_line_has_the_counts(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.fakes import fake_embeddings_factory
     import ingest.pipeline
+    from tests.fakes import fake_embeddings_factory
 
     monkeypatch.setenv("STRIDE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setattr(ingest.pipeline, "load_embeddings", fake_embeddings_factory())

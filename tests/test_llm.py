@@ -36,7 +36,7 @@ def chat_completions_app(delay: float = 0.0) -> tuple[FastAPI, list[dict]]:
         if delay:
             await asyncio.sleep(delay)
         prompt = body["messages"][-1]["content"]
-        passage = re.search(r"\[1\] \(.*?\)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.S).group(1)
+        passage = re.search(r"\[1\] \(.*?\)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.DOTALL).group(1)
         first = re.split(r"(?<=[.!?])\s", passage.strip().splitlines()[-1] if passage.strip().startswith("|") else passage.strip())[0]
         text = f"{first} [1] {UNSUPPORTED}"
         created = int(time.time())

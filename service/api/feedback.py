@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Literal
 
@@ -69,7 +69,7 @@ _PAGE_CSP = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> tuple[bytes, str]:
     data = resources.files("service").joinpath("static", name).read_bytes()
     return data, '"' + hashlib.sha256(data).hexdigest()[:16] + '"'

@@ -1,0 +1,10 @@
+"""The content-coverage report (``stride coverage``, ``GET /coverage``): what the articles say about
+each lexicon topic, which questions they leave unanswered, and where two articles repeat each other.
+
+``model`` holds the pure computations, ``build`` gathers inputs from an Engine and the query log,
+``render`` writes the HTML, JSON and CSV outputs.
+"""
+
+from service.coverage.build import QuestionsFileInvalid, build_coverage, read_questions_file, write_coverage
+
+__all__ = ["QuestionsFileInvalid", "build_coverage", "read_questions_file", "write_coverage"]
