@@ -35,23 +35,9 @@ def answer_words(answer: str) -> int:
 
 def cited_sentence_share(answer: str) -> float:
     """Share of answer sentences that a citation marker follows before the next sentence starts."""
-    import pysbd
+    from service.verify import split_sentences  # the same marker-aware splitting the verifier uses
 
-    text = answer.strip()
-    if not text:
-        return 0.0
-    pieces = [p.strip() for p in pysbd.Segmenter(language="en", clean=False).segment(text) if p.strip()]
-    # pysbd may glue a marker to the start of the next piece; move it back to the sentence it closes.
-    sentences: list[str] = []
-    for p in pieces:
-        lead = re.match(r"^((?:\[\d+\]\s*)+)(.*)$", p)
-        if lead and sentences:
-            sentences[-1] += " " + lead.group(1).strip()
-            p = lead.group(2).strip()
-        if p and MARKER.sub("", p).strip():
-            sentences.append(p)
-        elif p and sentences:
-            sentences[-1] += " " + p
+    sentences = [s for s in split_sentences(answer.strip()) if MARKER.sub("", s).strip()]
     return sum(bool(re.search(r"\[\d+\]\s*$", s)) for s in sentences) / len(sentences) if sentences else 0.0
 
 
