@@ -29,7 +29,8 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser-deps
+# Lint first: a style or type error fails fast, before the slow tiers.
+test: install browser-deps lint
 	$(BIN)/pytest
 
 eval: install
@@ -38,6 +39,7 @@ eval: install
 bench: install
 	$(BIN)/python -m evals.bench
 
+# ruff and mypy are pinned in pyproject.toml; mypy is strict on ingest/ and service/.
 lint: install
 	$(BIN)/ruff check ingest service evals tests
 	$(BIN)/mypy ingest service evals

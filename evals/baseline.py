@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ingest.corpus import read_corpus
 from ingest.embedding import SentenceEmbeddings
 
 
@@ -19,12 +17,12 @@ from ingest.embedding import SentenceEmbeddings
 class BaselineResult:
     answer: str
     passages: list[tuple[str, str, int, int]]  # (doc id, article id, start, end) in raw file text
-    quote_article: str
     latency_ms: float
 
 
 class LangChainBaseline:
-    def __init__(self, corpus_dir: Path, embeddings: SentenceEmbeddings, max_bytes: int = 2_000_000) -> None:
+    def __init__(self, raw: dict[str, str], embeddings: SentenceEmbeddings) -> None:
+        """``raw``: article id -> the article file's text, as ``ingest.corpus.raw_texts`` reads it."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
         from langchain_chroma import Chroma
@@ -32,7 +30,7 @@ class LangChainBaseline:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
-        self.raw = {d.article_id: d.text for d in read_corpus(corpus_dir, max_bytes)}
+        self.raw = raw
         docs = splitter.split_documents(
             [Document(page_content=t, metadata={"article_id": aid}) for aid, t in self.raw.items()]
         )
@@ -62,6 +60,5 @@ class LangChainBaseline:
         return BaselineResult(
             answer=top.page_content if top else "",
             passages=passages,
-            quote_article=top.metadata["article_id"] if top else "",
             latency_ms=latency,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,8 +22,14 @@ import httpx
 
 from evals.dataset import load_items
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path.cwd()  # run from the project root (`make bench`): corpus/ and artifacts/ are relative to it
 STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: int) -> float:
@@ -31,7 +38,7 @@ def pct(values: list[float], q: int) -> float:
 
 def timed_ingest(env: dict[str, str]) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
-    done = subprocess.run([*STRIDE, "ingest", "--json"], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    done = subprocess.run([*STRIDE, "ingest", "--json"], env=env, capture_output=True, text=True, check=True, cwd=HERE)
     return time.perf_counter() - started, json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -69,7 +76,7 @@ async def load(base: str, questions: list[str], clients: int, total: int) -> tup
 def bench_service(env: dict[str, str], port: int) -> dict[str, Any]:
     questions = [i.question for i in load_items("all")]
     started = time.perf_counter()
-    proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], env=env, cwd=REPO,
+    proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], env=env, cwd=HERE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -116,15 +123,16 @@ def bench_service(env: dict[str, str], port: int) -> dict[str, Any]:
     }
 
 
-def bench_langchain_anchor(data_env: dict[str, str]) -> dict[str, Any]:
+def bench_langchain_anchor() -> dict[str, Any]:
     """The textbook LangChain similarity_search on the same machine (in-process, no HTTP)."""
     from evals.baseline import LangChainBaseline
+    from ingest.corpus import raw_texts
     from ingest.embedding import load_embeddings
     from ingest.settings import Settings
 
     settings = Settings()
     embeddings = load_embeddings(settings.embedding_model)
-    baseline = LangChainBaseline(settings.corpus_dir, embeddings)
+    baseline = LangChainBaseline(raw_texts(settings.corpus_dir, settings.max_file_bytes), embeddings)
     questions = [i.question for i in load_items("all")]
     baseline.store.similarity_search(questions[0], k=5)
     times = []
@@ -147,12 +155,12 @@ def main() -> None:
         chunks = report["num_added"]
         out["ingest"] = {"cold_seconds": round(cold, 2), "noop_seconds": round(noop, 2), "chunks": chunks,
                          "chunks_per_second": round(chunks / cold, 1), "noop_added": noop_report["num_added"]}
-        from tests.servers import free_port  # a free loopback port
-
         out["service"] = bench_service(env, free_port())
-        out["anchor"] = bench_langchain_anchor(env)
+        out["anchor"] = bench_langchain_anchor()
     chat_p50 = out["service"]["chat_ms"]["p50"]
-    out["anchor"]["chat_p50_over_similarity_search_p50"] = round(chat_p50 / out["anchor"]["similarity_search_ms"]["p50"], 2)
+    out["anchor"]["chat_p50_over_similarity_search_p50"] = round(
+        chat_p50 / out["anchor"]["similarity_search_ms"]["p50"], 2
+    )
 
     t = Table(title="stride bench")
     t.add_column("measure")
@@ -178,7 +186,7 @@ def main() -> None:
     for r in rows:
         t.add_row(*r)
     Console().print(t)
-    path = REPO / "artifacts" / "bench.json"
+    path = HERE / "artifacts" / "bench.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     print(f"wrote {path}")

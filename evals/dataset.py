@@ -34,7 +34,7 @@ def load_items(split: str = "all", path: Path = QA_FILE) -> list[Item]:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}")
     items: list[Item] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         d = json.loads(line)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from evals.baseline import LangChainBaseline
@@ -23,14 +21,9 @@ from evals.scoring import (
     prf,
     retrieval_metrics,
 )
-from service.engine import ChatResult, Engine
-from service.query import Turn
-
-
-@dataclass
-class RunOutput:
-    rows: list[dict[str, Any]]
-    metrics: dict[str, Any]
+from ingest.embedding import SentenceEmbeddings
+from service.answering.engine import ChatResult, Engine
+from service.answering.query import Turn
 
 
 def _missing_facts(answer: str, facts: tuple[tuple[str, ...], ...]) -> list[str]:
@@ -47,8 +40,10 @@ def _gold_spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]
     return spans
 
 
-def stride_row(item: Item, result: ChatResult, engine: Engine, raw: dict[str, str], latency_ms: float) -> dict[str, Any]:
-    texts = {aid: a["text"] for aid, a in engine.snapshot.articles.items()}
+def stride_row(
+    item: Item, result: ChatResult, engine: Engine, raw: dict[str, str], latency_ms: float
+) -> dict[str, Any]:
+    texts = {aid: a.text for aid, a in engine.articles().items()}
     gold = _gold_spans(item, texts)
     passages = [Passage(h.chunk_id, h.chunk.article_id, h.chunk.start, h.chunk.end) for h in result.hits[:10]]
     citations = []
@@ -59,15 +54,16 @@ def stride_row(item: Item, result: ChatResult, engine: Engine, raw: dict[str, st
         citations.append({"n": c.n, "article_id": c.article_id, "section": c.section, "quote": c.quote,
                           "start": c.start, "end": c.end, "verbatim": verbatim, "on_gold": on_gold})
     gold_cited = sum(
-        any(c.article_id == aid and overlaps((c.start, c.end), (gs, ge)) for c in result.citations) for aid, gs, ge in gold
+        any(c.article_id == aid and overlaps((c.start, c.end), (gs, ge)) for c in result.citations)
+        for aid, gs, ge in gold
     )
     cov = fact_coverage(result.answer, item.key_facts) if item.answerable and not result.abstained else 0.0
     return {
         "id": item.id, "split": item.split, "kind": item.kind, "question": item.question,
         "history": [list(t) for t in item.history], "answerable": item.answerable,
         "gold_answer": item.gold_answer, "answer": result.answer, "abstained": result.abstained,
-        "decline_reason": result.provenance.get("decline_reason"),
-        "confidence": result.provenance.get("confidence"),
+        "decline_reason": result.provenance.decline_reason,
+        "confidence": result.provenance.confidence,
         "words": answer_words(result.answer) if not result.abstained else 0,
         "fact_coverage": cov,
         "missing_facts": _missing_facts(result.answer, item.key_facts) if item.answerable else [],
@@ -113,7 +109,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n_questions": len(rows),
         "n_answerable": len(answerable),
-        "retrieval": retrieval_metrics({r["id"]: r["run"] for r in with_gold}, {r["id"]: r["qrels"] for r in with_gold}),
+        "retrieval": retrieval_metrics(
+            {r["id"]: r["run"] for r in with_gold}, {r["id"]: r["qrels"] for r in with_gold}
+        ),
         "fact_coverage": mean([r["fact_coverage"] for r in answerable]) if answerable else 0.0,
         "fact_all": mean([r["fact_coverage"] == 1.0 for r in answerable]) if answerable else 0.0,
         "answer_words": mean([r["words"] for r in answered]) if answered else 0.0,
@@ -123,7 +121,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "quote_verbatim": mean([c["verbatim"] for c in cites]) if cites else 0.0,
             "quote_precision": mean([c["verbatim"] and c["on_gold"] for c in cites]) if cites else 0.0,
             "citation_recall": (sum(r["gold_cited"] for r in with_gold) / sum(r["gold_found"] for r in with_gold))
-            if with_gold else 0.0,
+            if with_gold
+            else 0.0,
             "cited_sentence_share": mean([r["cited_share"] for r in answered]) if answered else 0.0,
         },
         "abstain": prf(tp, fp, fn),
@@ -134,7 +133,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def run_stride(engine: Engine, items: list[Item], raw: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     engine.chat("warm up")
-    engine.encode.clear()  # time every question with its own embedding, not a cached one
+    engine.clear_query_cache()  # time every question with its own embedding, not a cached one
     for item in items:
         history = [Turn(role, content) for role, content in item.history]
         started = time.perf_counter()
@@ -143,16 +142,20 @@ def run_stride(engine: Engine, items: list[Item], raw: dict[str, str]) -> list[d
     return rows
 
 
-def evaluate(engine: Engine, items: list[Item], corpus_dir: Path, with_baseline: bool = True) -> dict[str, Any]:
-    """Stride and (optionally) the baseline over ``items``; one JSON-ready dict."""
-    from ingest.corpus import read_corpus
-
-    raw = {d.article_id: d.text for d in read_corpus(corpus_dir, engine.settings.max_file_bytes)}
+def evaluate(
+    engine: Engine, items: list[Item], raw: dict[str, str],
+    baseline_embeddings: SentenceEmbeddings | None = None,
+) -> dict[str, Any]:
+    """Stride over ``items`` and, given the embedder to share, the baseline; one JSON-ready dict.
+    ``raw`` is each article's text as read, which quotes must be verbatim in."""
     rows = run_stride(engine, items, raw)
     out: dict[str, Any] = {"n_questions": len(items), **aggregate(rows), "rows": rows}
-    if with_baseline:
-        baseline = LangChainBaseline(corpus_dir, engine.encode.embeddings, engine.settings.max_file_bytes)
+    if baseline_embeddings is not None:
+        baseline = LangChainBaseline(raw, baseline_embeddings)
         brows = [baseline_row(i, baseline) for i in items]
-        out["baseline"] = {**aggregate(brows), "name": "LangChain RecursiveCharacterTextSplitter(1000,200) + Chroma top-k",
-                           "rows": brows}
+        out["baseline"] = {
+            **aggregate(brows),
+            "name": "LangChain RecursiveCharacterTextSplitter(1000,200) + Chroma top-k",
+            "rows": brows,
+        }
     return out

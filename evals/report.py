@@ -88,11 +88,6 @@ def print_report(result: dict[str, Any], previous: dict[str, Any] | None = None,
     console.print(t)
 
 
-def json_summary(result: dict[str, Any]) -> dict[str, Any]:
-    """The --json object: headline metrics under clear names, the baseline block, per-question rows."""
-    return result
-
-
 def write_html(result: dict[str, Any], path: Path, previous: dict[str, Any] | None = None) -> None:
     import plotly.graph_objects as go
     import plotly.offline
@@ -100,12 +95,12 @@ def write_html(result: dict[str, Any], path: Path, previous: dict[str, Any] | No
 
     base = result.get("baseline", {})
     quality = [(label, p) for label, p, higher in HEADLINE if higher]
+    labels = [label for label, _ in quality]
     fig = go.Figure()
-    fig.add_bar(name="Stride", x=[l for l, _ in quality], y=[get(result, p) or 0 for _, p in quality], marker_color="#1f7a5a")
-    fig.add_bar(name="LangChain baseline", x=[l for l, _ in quality], y=[get(base, p) or 0 for _, p in quality],
-                marker_color="#9aa5b1")
+    fig.add_bar(name="Stride", x=labels, y=[get(result, p) or 0 for _, p in quality], marker_color="#1f7a5a")
+    fig.add_bar(name="LangChain baseline", x=labels, y=[get(base, p) or 0 for _, p in quality], marker_color="#9aa5b1")
     if previous:
-        fig.add_scatter(name="previous run", x=[l for l, _ in quality], y=[get(previous, p) or 0 for _, p in quality],
+        fig.add_scatter(name="previous run", x=labels, y=[get(previous, p) or 0 for _, p in quality],
                         mode="markers", marker={"symbol": "diamond", "size": 10, "color": "#d9822b"})
     fig.update_layout(barmode="group", yaxis={"range": [0, 1.05], "title": "score"}, height=420,
                       margin={"l": 50, "r": 20, "t": 30, "b": 120}, legend={"orientation": "h", "y": 1.1})
@@ -134,6 +129,7 @@ def write_html(result: dict[str, Any], path: Path, previous: dict[str, Any] | No
 
 def load_previous(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        previous: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return previous
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read previous results {path}: {err}") from err

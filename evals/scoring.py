@@ -35,7 +35,7 @@ def answer_words(answer: str) -> int:
 
 def cited_sentence_share(answer: str) -> float:
     """Share of answer sentences that a citation marker follows before the next sentence starts."""
-    from service.verify import split_sentences  # the same marker-aware splitting the verifier uses
+    from service.answering.citations import split_sentences  # the same marker-aware splitting the verifier uses
 
     sentences = [s for s in split_sentences(answer.strip()) if MARKER.sub("", s).strip()]
     return sum(bool(re.search(r"\[\d+\]\s*$", s)) for s in sentences) / len(sentences) if sentences else 0.0
@@ -89,7 +89,7 @@ def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int
 
 def retrieval_metrics(runs: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     if not qrels:
-        return {name: 0.0 for name in RETRIEVAL_MEASURES}
+        return dict.fromkeys(RETRIEVAL_MEASURES, 0.0)
     agg = ir_measures.calc_aggregate(list(RETRIEVAL_MEASURES.values()), qrels, runs)
     return {name: float(agg[m]) for name, m in RETRIEVAL_MEASURES.items()}
 

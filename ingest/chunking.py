@@ -23,7 +23,9 @@ def _split_block(text: str, block: Block, target: int) -> list[Block]:
         return [block]
     lead_in = ""
     if block.kind == "list":
-        first_line = text[block.start : text.find("\n", block.start, block.end)] if "\n" in text[block.start : block.end] else ""
+        first_line = (
+            text[block.start : text.find("\n", block.start, block.end)] if "\n" in text[block.start : block.end] else ""
+        )
         lead_in = first_line.strip() if first_line.strip().endswith(":") else ""
     pieces: list[Block] = []
     cur_start = spans[0][0]
@@ -64,7 +66,7 @@ def _pack(blocks: list[Block], target: int, max_chars: int) -> list[list[Block]]
     return groups
 
 
-def chunk_article(article: Article, target_chars: int = 700, max_chars: int = 1200) -> list[Chunk]:
+def chunk_article(article: Article, target_chars: int, max_chars: int) -> list[Chunk]:
     """Chunks of one article, in reading order, with sentence offsets relative to each chunk."""
     text = article.text
     chunks: list[Chunk] = []

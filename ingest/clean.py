@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from ingest.models import Removal
 
 SMALL_WORDS = frozenset(
-    ["a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "is", "of", "on", "or", "the", "to", "vs", "vs.", "with", "your", "you", "do", "does", "can"]
+    (
+        "a an and as at but by for from in into is of on or the to vs vs. with your you do does can"
+    ).split()
 )
 
 

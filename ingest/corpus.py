@@ -10,6 +10,7 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import CorpusFileInvalid, CorpusMissing, DuplicateArticleId
 from ingest.models import SourceDoc
@@ -27,7 +28,7 @@ def slugify(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
 
 
-def load_manifest(corpus_dir: Path) -> dict[str, dict]:
+def load_manifest(corpus_dir: Path) -> dict[str, dict[str, Any]]:
     """Manifest records keyed by file name. A missing manifest is fine: every field can be derived."""
     path = corpus_dir / MANIFEST_NAME
     if not path.exists():
@@ -38,7 +39,7 @@ def load_manifest(corpus_dir: Path) -> dict[str, dict]:
         raise CorpusFileInvalid(f"{path}: not valid JSON ({err}) — fix the manifest or remove it") from err
     if not isinstance(records, list) or not all(isinstance(r, dict) and "file" in r for r in records):
         raise CorpusFileInvalid(f"{path}: expected a list of objects with at least a 'file' key — fix the manifest")
-    by_file: dict[str, dict] = {}
+    by_file: dict[str, dict[str, Any]] = {}
     for rec in records:
         if rec["file"] in by_file:
             raise DuplicateArticleId(f"{path}: file {rec['file']!r} is listed twice — keep one entry")
@@ -123,3 +124,8 @@ def read_corpus(corpus_dir: Path, max_bytes: int) -> list[SourceDoc]:
     if not docs:
         raise CorpusMissing(f"no articles (.txt, .md, .html) in '{corpus_dir}' — add at least one")
     return docs
+
+
+def raw_texts(corpus_dir: Path, max_bytes: int) -> dict[str, str]:
+    """Article id -> the article's text as read (before cleaning): what quotes are checked against."""
+    return {d.article_id: d.text for d in read_corpus(corpus_dir, max_bytes)}

@@ -137,7 +137,7 @@ class SentenceEmbeddings(Embeddings):
         return [self._cache[t] if t in self._cache else fresh[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
+        return [float(x) for x in self.encode([text])[0]]
 
 
 def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:

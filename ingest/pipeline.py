@@ -18,6 +18,7 @@ from ingest.embedding import SentenceEmbeddings, load_embeddings
 from ingest.errors import ModelMismatch
 from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
+from ingest.records import ArticleRecord, Manifest, ManifestArticle
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
@@ -26,7 +27,6 @@ from ingest.store import (
     SENTENCE_COLLECTION,
     IndexPaths,
     VersionPaths,
-    article_record,
     chunk_id,
     chunk_metadata,
     ingest_lock,
@@ -176,7 +176,7 @@ def _sync_sentences(stores: _Stores, chunks_by_id: dict[str, Chunk], embeddings:
 
 def _update_version(
     version: VersionPaths,
-    previous: dict[str, Any],
+    previous: Manifest | None,
     articles: list[Article],
     chunks: list[Chunk],
     embeddings: SentenceEmbeddings,
@@ -188,7 +188,7 @@ def _update_version(
 
     stores = _Stores(version, embeddings)
     try:
-        known = sorted({a.article_id for a in articles} | set(previous.get("articles", {})))
+        known = sorted({a.article_id for a in articles} | set(previous.articles if previous else ()))
         before = stores.keys_by_article(known)
         docs = [_to_document(c) for c in chunks]
         present = stores.records.exists([_record_id(d) for d in docs])
@@ -231,37 +231,35 @@ def _update_version(
     }
     all_ids = sorted(set().union(*after.values())) if after else []
     version_hash = hashlib.sha256("\n".join(all_ids).encode()).hexdigest()[:16]
-    old = previous.get("articles", {})
+    old = previous.articles if previous else {}
     stamp = now_iso()
     if version.articles.exists():
         shutil.rmtree(version.articles)
     for a in articles:
-        write_json_atomic(version.article(a.article_id), article_record(a))
-    manifest = {
-        "format": FORMAT_VERSION,
-        "model": embeddings.name,
-        "dim": embeddings.dimension if embeddings.loaded else previous.get("dim"),
-        "collection": COLLECTION,
-        "index_version": version_hash,
-        "built_at": stamp,
-        "num_chunks": len(all_ids),
-        "articles": {
-            a.article_id: {
-                "title": a.title,
-                "file": a.file,
-                "publisher": a.publisher,
-                "author": a.author,
-                "sha": a.sha,
-                "num_chunks": per_article[a.article_id].chunks,
-                # "Last ingested" moves only when the article's content did.
-                "ingested_at": old[a.article_id]["ingested_at"]
-                if old.get(a.article_id, {}).get("sha") == a.sha
-                else stamp,
-            }
+        write_json_atomic(version.article(a.article_id), ArticleRecord.of(a).model_dump(exclude={"ingested_at"}))
+
+    def ingested_at(a: Article) -> str:
+        # "Last ingested" moves only when the article's content did.
+        before = old.get(a.article_id)
+        return before.ingested_at if before is not None and before.sha == a.sha and before.ingested_at else stamp
+
+    manifest = Manifest(
+        format=FORMAT_VERSION,
+        model=embeddings.name,
+        dim=embeddings.dimension if embeddings.loaded else (previous.dim if previous else None),
+        collection=COLLECTION,
+        index_version=version_hash,
+        built_at=stamp,
+        num_chunks=len(all_ids),
+        articles={
+            a.article_id: ManifestArticle(
+                title=a.title, file=a.file, publisher=a.publisher, author=a.author, sha=a.sha,
+                num_chunks=per_article[a.article_id].chunks, ingested_at=ingested_at(a),
+            )
             for a in articles
         },
-    }
-    write_json_atomic(version.manifest, manifest)
+    )
+    write_json_atomic(version.manifest, manifest.model_dump())
     return IngestReport(
         num_added=result["num_added"],
         num_updated=result["num_updated"],
@@ -290,42 +288,47 @@ def run_ingest(
     corpus_dir: Path | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
-    embeddings_factory: Callable[[str, int], SentenceEmbeddings] = load_embeddings,
+    embeddings_factory: Callable[[str, int], SentenceEmbeddings] | None = None,
 ) -> IngestReport:
     """Bring the index in ``settings.data_dir`` in line with the corpus.
 
     Bad input raises before anything is written. The update runs on a copy of the current version
     and is published by an atomic symlink swap, so readers never see a half-written index.
+    ``embeddings_factory`` (name, batch size) is the seam for another model; default: the real one.
     """
     progress = progress or _NoProgress()
     corpus_dir = corpus_dir or settings.corpus_dir
     progress.stage("reading and chunking the corpus", None)
     articles, chunks = prepare(settings, corpus_dir)
-    embeddings = embeddings_factory(settings.embedding_model, settings.embed_batch_size)
+    embeddings = (embeddings_factory or load_embeddings)(settings.embedding_model, settings.embed_batch_size)
     paths = IndexPaths.for_data_dir(settings.data_dir)
     if rebuild or paths.current() is None:
         embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
     with ingest_lock(paths):
         paths.collect_garbage()
         current = None if rebuild else paths.current()
-        previous: dict[str, Any] = {}
+        previous: Manifest | None = None
         if current is not None and current.manifest.exists():
-            previous = json.loads(current.manifest.read_text(encoding="utf-8"))
-            if previous.get("format") != FORMAT_VERSION:
+            raw = json.loads(current.manifest.read_text(encoding="utf-8"))
+            if raw.get("format") != FORMAT_VERSION:
                 # Our own format changed (not a user choice): rebuild rather than make the user do it.
-                log.warning("index format %s is outdated; rebuilding", previous.get("format"))
-                current, previous, rebuild = None, {}, True
+                log.warning("index format %s is outdated; rebuilding", raw.get("format"))
+                current, rebuild = None, True
                 embeddings.preload_in_background()
-            elif previous.get("model") != embeddings.name:
-                raise ModelMismatch(
-                    f"the index was built with embedding model {previous.get('model')!r}, not {embeddings.name!r}"
-                    " — run `stride ingest --rebuild`"
-                )
+            else:
+                previous = Manifest.model_validate(raw)
+                if previous.model != embeddings.name:
+                    raise ModelMismatch(
+                        f"the index was built with embedding model {previous.model!r}, not {embeddings.name!r}"
+                        " — run `stride ingest --rebuild`"
+                    )
         staged = paths.staging()
         if current is not None:
             shutil.copytree(current.root, staged.root)
         try:
-            report = _update_version(staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size)
+            report = _update_version(
+                staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size
+            )
             lexicon_changed = _copy_lexicon(corpus_dir, staged, current)
             changed = rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
             if changed:

@@ -6,7 +6,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-LIST_MARKER_ONLY = re.compile(r"^(?:\d{1,3}[.)]|[-•*])$")
+# One definition of a list marker ("-", "•", "*", "1.", "2)") for every stage that needs one.
+LIST_MARK = r"(?:[-•*]|\d{1,2}[.)])"
+LIST_MARKER = re.compile(rf"^\s*{LIST_MARK}\s+")  # a line that starts with a marker
+LIST_MARKER_ONLY = re.compile(rf"^{LIST_MARK}$")  # a marker that pysbd split off as a sentence
 
 
 @lru_cache(maxsize=1)

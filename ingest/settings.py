@@ -21,22 +21,33 @@ class Settings(BaseSettings):
     chunk_target_chars: int = Field(1000, ge=100, description="Chunks are packed from whole blocks up to this size.")
     chunk_max_chars: int = Field(1500, ge=200, description="A block longer than this is split at sentence boundaries.")
     max_file_bytes: int = Field(2_000_000, ge=1, description="Corpus files larger than this are rejected.")
-    embed_batch_size: int = Field(16, ge=1, description="Embedding batch size; small batches pad less (16 measured fastest on 2 cores).")
+    embed_batch_size: int = Field(
+        16, ge=1, description="Embedding batch size; small batches pad less (16 measured fastest on 2 cores)."
+    )
 
     # --- service ------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface `stride serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `stride serve` listens on.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to embed the widget.")
-    admin_api_key: str | None = Field(None, description="Key for GET /coverage (header X-Admin-Key); unset disables it.")
+    admin_api_key: str | None = Field(
+        None, description="Key for GET /coverage (header X-Admin-Key); unset disables it."
+    )
     abstain_threshold: float | None = Field(
-        None, description="Overrides the threshold calibrated by `stride eval --calibrate` (service/calibration.json)."
+        None, description="Overrides the calibrated abstention threshold."
+    )
+    calibration_file: Path | None = Field(
+        None, description="A calibration written by `stride eval --calibrate`; unset = the one shipped with Stride."
     )
     reranker_model: str | None = Field(None, description="Optional sentence-transformers CrossEncoder name or path.")
     max_history_turns: int = Field(20, ge=0, description="Prior turns a follow-up may draw on.")
-    feedback_retention_days: int = Field(180, ge=1, description="Feedback and query-log rows older than this are deleted.")
+    feedback_retention_days: int = Field(
+        180, ge=1, description="Feedback and query-log rows older than this are deleted."
+    )
 
     # --- optional LLM (any OpenAI-compatible chat endpoint) ------------------
-    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1; unset = no LLM.")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1; unset = no LLM."
+    )
     llm_model: str | None = Field(None, description="Model name the endpoint serves.")
     llm_api_key: str | None = Field(None, description="API key, if the endpoint needs one.")
     llm_timeout_s: float = Field(20.0, gt=0, description="After this, Stride answers extractively instead.")
@@ -46,7 +57,3 @@ class Settings(BaseSettings):
         if self.chunk_target_chars >= self.chunk_max_chars:
             raise ValueError("chunk_target_chars must be smaller than chunk_max_chars")
         return self
-
-    @property
-    def chroma_dir(self) -> Path:
-        return self.data_dir / "chroma"

@@ -24,12 +24,13 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import IndexMissing, ModelMismatch, StrideError
-from ingest.models import Article, Chunk
+from ingest.models import Chunk
+from ingest.records import ArticleRecord, Manifest
 
 FORMAT_VERSION = 2  # 2: sentence vectors; chunk header without the article title
 COLLECTION = "stride_chunks"
@@ -192,26 +193,9 @@ class StoredChunk:
             text=meta["text"],
             kind=meta["kind"],
             prefix=meta.get("prefix") or "",
-            sentences=tuple(tuple(s) for s in json.loads(meta["sentences"])),  # type: ignore[misc]
+            sentences=tuple((int(s), int(e)) for s, e in json.loads(meta["sentences"])),
         )
         return cls(cid, chunk, [float(x) for x in embedding], document)
-
-
-def article_record(article: Article) -> dict[str, Any]:
-    return {
-        "article_id": article.article_id,
-        "file": article.file,
-        "title": article.title,
-        "publisher": article.publisher,
-        "author": article.author,
-        "sha": article.sha,
-        "text": article.text,
-        "sections": [
-            {"path": list(s.path), "level": s.level, "start": s.heading_start, "end": s.heading_end}
-            for s in article.sections
-        ],
-        "removed": [asdict(r) for r in article.removed],
-    }
 
 
 def open_chroma(path: Path) -> Any:
@@ -225,36 +209,36 @@ def open_chroma(path: Path) -> Any:
 class IndexSnapshot:
     """One committed version, loaded whole (the corpus is small; the service keeps it in memory)."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     chunks: list[StoredChunk]
-    articles: dict[str, dict[str, Any]]  # article id -> text, sections, title, ingested_at...
-    root: Path | None = None  # the version directory (for Chroma queries while serving)
+    articles: dict[str, ArticleRecord]
+    root: Path  # the version directory (for Chroma queries while serving)
 
     @property
     def model(self) -> str:
-        return str(self.manifest["model"])
+        return self.manifest.model
 
     @property
     def version(self) -> str:
-        return str(self.manifest["index_version"])
+        return self.manifest.index_version
 
 
-def read_manifest(data_dir: Path) -> dict[str, Any]:
+def read_manifest(data_dir: Path) -> Manifest:
     cur = IndexPaths.for_data_dir(data_dir).current()
     if cur is None or not cur.manifest.exists():
         raise IndexMissing(f"no index in {data_dir / 'index'} — run `stride ingest`")
-    manifest = json.loads(cur.manifest.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT_VERSION:
+    raw = json.loads(cur.manifest.read_text(encoding="utf-8"))
+    if raw.get("format") != FORMAT_VERSION:
         raise IndexMissing(f"the index in {cur.root} has an old format — run `stride ingest --rebuild`")
-    return manifest
+    return Manifest.model_validate(raw)
 
 
 def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
     """Read the current version; IndexMissing or ModelMismatch say how to fix it."""
     manifest = read_manifest(data_dir)
-    if manifest["model"] != expected_model:
+    if manifest.model != expected_model:
         raise ModelMismatch(
-            f"the index was built with embedding model {manifest['model']!r} but {expected_model!r} is configured"
+            f"the index was built with embedding model {manifest.model!r} but {expected_model!r} is configured"
             " — run `stride ingest --rebuild`"
         )
     cur = IndexPaths.for_data_dir(data_dir).current()
@@ -264,7 +248,9 @@ def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
         got = client.get_collection(COLLECTION).get(include=["documents", "metadatas", "embeddings"])
         sent = client.get_collection(SENTENCE_COLLECTION).get(include=["embeddings"])
     except Exception as err:  # chromadb raises NotFoundError or ValueError depending on version
-        raise IndexMissing(f"the Chroma collection in {cur.chroma} is unreadable — run `stride ingest --rebuild`") from err
+        raise IndexMissing(
+            f"the Chroma collection in {cur.chroma} is unreadable — run `stride ingest --rebuild`"
+        ) from err
     finally:
         client.close()
     sentence_vectors = dict(zip(sent["ids"], sent["embeddings"], strict=True))
@@ -279,12 +265,16 @@ def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
                     [float(x) for x in sentence_vectors[sentence_id(cid, i)]] for i in range(len(sc.chunk.sentences))
                 )
             except KeyError as err:
-                raise IndexMissing(f"sentence vectors are missing in {cur.chroma} — run `stride ingest --rebuild`") from err
+                raise IndexMissing(
+                    f"sentence vectors are missing in {cur.chroma} — run `stride ingest --rebuild`"
+                ) from err
         chunks.append(StoredChunk(sc.chunk_id, sc.chunk, sc.embedding, sc.indexed_text, vectors))
     chunks.sort(key=lambda sc: (sc.chunk.article_id, sc.chunk.position))
     articles = {
-        aid: {**json.loads(cur.article(aid).read_text(encoding="utf-8")), "ingested_at": a.get("ingested_at")}
-        for aid, a in manifest["articles"].items()
+        aid: ArticleRecord.model_validate_json(cur.article(aid).read_text(encoding="utf-8")).model_copy(
+            update={"ingested_at": entry.ingested_at}
+        )
+        for aid, entry in manifest.articles.items()
     }
     return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles, root=cur.root)
 

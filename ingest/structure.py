@@ -8,14 +8,16 @@ from dataclasses import dataclass
 
 from ingest.clean import is_title_like
 from ingest.models import Block, Section
+from ingest.sentences import LIST_MARK
 
-LIST_ITEM = re.compile(r"^\s*(?:[-•*]|\d{1,2}[.)])\s+\S")
+LIST_ITEM = re.compile(rf"^\s*{LIST_MARK}\s+\S")
 NUMBERED_HEADING = re.compile(r"^\d{1,2}\.\s+\S")
 MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
 TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
 REFERENCE = re.compile(
-    r"^\s*\d{1,3}\.\s+.*(?:\bdoi\b|\bPMID\b|\b(?:19|20)\d{2}\s*;\s*\d|\b10\.\d{4,9}/\S+|\((?:19|20)\d{2}\))", re.IGNORECASE
+    r"^\s*\d{1,3}\.\s+.*(?:\bdoi\b|\bPMID\b|\b(?:19|20)\d{2}\s*;\s*\d|\b10\.\d{4,9}/\S+|\((?:19|20)\d{2}\))",
+    re.IGNORECASE,
 )
 FAQ_HEADING = re.compile(r"^(?:FAQ|FAQs|Frequently Asked Questions)\b", re.IGNORECASE)
 CONTAINER_CUE = re.compile(r"(?::$|\b(?:below|following|two|three|four|five|six|seven|several|these)\b)", re.IGNORECASE)
@@ -169,7 +171,9 @@ def parse_structure(text: str, title: str | None) -> tuple[str, tuple[Section, .
             j = i
             while j < n and kinds[j] in ("reference", "blank"):
                 if kinds[j] == "reference":
-                    blocks.append(Block("references", lines[j].start, lines[j].content_end, (REFERENCES_SECTION,), segment=-1))
+                    blocks.append(
+                        Block("references", lines[j].start, lines[j].content_end, (REFERENCES_SECTION,), segment=-1)
+                    )
                 j += 1
             if not any(s.path == (REFERENCES_SECTION,) for s in sections):
                 sections.append(Section((REFERENCES_SECTION,), 2, lines[i].start, lines[i].start))

@@ -1,19 +1,48 @@
 """The ``stride`` console script. It is the composition root: it builds Settings and wires the
-packages together, so it may import any of them (lazily, to keep ``stride --help`` fast)."""
+packages together (the only module that imports ``evals``), lazily, to keep ``stride --help`` fast."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ingest.errors import StrideError
 from ingest.settings import Settings
 
+if TYPE_CHECKING:
+    from ingest.embedding import SentenceEmbeddings
+    from service.answering.engine import Engine
+    from service.coverage.build import EvalQuestion
+
 app = typer.Typer(help="Stride: cited answers about running muscles and strength training.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The seams a caller may replace (tests pass a deterministic embedder through ``obj=``)."""
+
+    embeddings_factory: Callable[[str, int], SentenceEmbeddings] | None = None
+
+    def embeddings(self, settings: Settings) -> SentenceEmbeddings:
+        from ingest.embedding import load_embeddings
+
+        return (self.embeddings_factory or load_embeddings)(settings.embedding_model, settings.embed_batch_size)
+
+    def engine(self, settings: Settings, embeddings: SentenceEmbeddings | None = None) -> Engine:
+        from service.answering.engine import Engine
+
+        return Engine.load(settings, embeddings=embeddings or self.embeddings(settings))
+
+
+def _wiring(ctx: typer.Context) -> Wiring:
+    return ctx.obj if isinstance(ctx.obj, Wiring) else Wiring()
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -23,21 +52,43 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.BadParameter(str(err)) from err
 
 
-def _fail(err: StrideError) -> typer.Exit:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Every domain failure ends the command with its one-line message and exit code 1."""
+    try:
+        yield
+    except StrideError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+
+
+def _eval_questions() -> list[EvalQuestion]:
+    """The eval set, for the coverage report's per-article list; empty when it is not installed."""
+    from evals.dataset import QA_FILE, load_items
+    from service.coverage.build import EvalQuestion
+
+    if not QA_FILE.is_file():
+        return []
+    return [EvalQuestion(i.id, i.question, i.split, i.answerable, i.article_ids) for i in load_items("all")]
 
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
 @app.command()
 def ingest(
-    corpus: Annotated[Path | None, typer.Option(help="Corpus directory (default: STRIDE_CORPUS_DIR or ./corpus).")] = None,
-    rebuild: Annotated[bool, typer.Option(help="Rebuild the index from scratch (e.g. after changing the model).")] = False,
+    ctx: typer.Context,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Corpus directory (default: STRIDE_CORPUS_DIR or ./corpus).")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Rebuild the index from scratch (e.g. after changing the model).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary as the last line of stdout.")] = False,
 ) -> None:
     """Clean, chunk and embed the corpus into the index; re-runs only embed what changed."""
@@ -45,11 +96,11 @@ def ingest(
     from service.console import RichProgress, ingest_table
 
     settings = _settings(corpus_dir=corpus)
+    wiring = _wiring(ctx)
     try:
-        with RichProgress() as progress:
-            report = run_ingest(settings, rebuild=rebuild, progress=progress).as_dict()
-    except StrideError as err:
-        raise _fail(err) from err
+        with domain_errors(), RichProgress() as progress:
+            report = run_ingest(settings, rebuild=rebuild, progress=progress,
+                                embeddings_factory=wiring.embeddings_factory).as_dict()
     except KeyboardInterrupt:
         typer.secho("interrupted — the previous index is intact; run `stride ingest` again to finish", err=True)
         raise typer.Exit(130) from None
@@ -70,77 +121,83 @@ def serve(
     import uvicorn
 
     from ingest.store import read_manifest
-    from service.app import create_app
+    from service.api.app import create_app
 
     settings = _settings(host=host, port=port)
-    try:
+    with domain_errors():
         read_manifest(settings.data_dir)  # refuse to start without an index, with one line
-    except StrideError as err:
-        raise _fail(err) from err
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings, eval_questions=_eval_questions()), host=settings.host, port=settings.port,
+                log_level="info")
 
 
 @app.command()
 def ask(
+    ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full response as JSON.")] = False,
 ) -> None:
     """Answer one question in the terminal, with numbered sources and their quotes."""
-    from service.engine import Engine
-
     settings = _settings()
     if not question.strip():
         raise typer.BadParameter("the question is empty")
-    try:
-        engine = Engine.load(settings)
-    except StrideError as err:
-        raise _fail(err) from err
+    with domain_errors():
+        engine = _wiring(ctx).engine(settings)
     result = engine.chat(question)
+    body = {"answer": result.answer, "abstained": result.abstained,
+            "citations": [c.model_dump() for c in result.citations], "provenance": result.provenance.model_dump()}
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(body, ensure_ascii=False))
         return
     from service.console import print_answer
 
-    print_answer(result.as_dict())
+    print_answer(body)
 
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     split: Annotated[str, typer.Option(help="dev (for tuning) or test (for reporting) or all.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report to this path.")] = None,
     compare: Annotated[Path | None, typer.Option(help="A previous --json output to show deltas against.")] = None,
-    calibrate: Annotated[bool, typer.Option(help="Fit the abstention threshold on this split (dev) first.")] = False,
+    calibrate: Annotated[bool, typer.Option(help="Fit the abstention threshold on the dev split first.")] = False,
+    calibration_out: Annotated[Path, typer.Option(help="Where --calibrate writes the fitted values.")] = Path(
+        "artifacts/calibration.json"
+    ),
     baseline: Annotated[bool, typer.Option(help="Run the LangChain baseline beside Stride.")] = True,
 ) -> None:
     """Measure Stride (and the textbook LangChain baseline) on the Q&A set; offline, no LLM."""
     from evals.dataset import SPLITS, load_items
     from evals.harness import evaluate
     from evals.report import load_previous, print_report, write_html
-    from service.engine import Engine
+    from ingest.corpus import raw_texts
 
     if split not in SPLITS:
         raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}")
-    if calibrate and split == "test":
-        raise typer.BadParameter("calibrate on the dev split, never on test (use --split dev --calibrate)")
+    if calibrate and split != "dev":
+        raise typer.BadParameter("calibrate on the dev split only, never on test data (use --split dev --calibrate)")
     settings = _settings()
     try:
         previous = load_previous(compare) if compare else None
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    try:
-        engine = Engine.load(settings)
-    except StrideError as err:
-        raise _fail(err) from err
+    wiring = _wiring(ctx)
+    with domain_errors():
+        embeddings = wiring.embeddings(settings)
+        engine = wiring.engine(settings, embeddings)
+        raw = raw_texts(settings.corpus_dir, settings.max_file_bytes)
     items = load_items(split)
     if calibrate:
-        from evals.calibrate import calibrate as fit
-        from ingest.corpus import read_corpus
+        from evals.calibrate import fit_calibration
 
-        raw = {d.article_id: d.text for d in read_corpus(settings.corpus_dir, settings.max_file_bytes)}
-        fitted = fit(engine, items, raw)
-        typer.echo(f"calibrated: {json.dumps(fitted)}", err=True)
-    result = {"split": split, **evaluate(engine, items, settings.corpus_dir, with_baseline=baseline)}
+        fitted, summary = fit_calibration(engine, items, raw)
+        calibration_out.parent.mkdir(parents=True, exist_ok=True)
+        calibration_out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        typer.echo(f"calibrated: {json.dumps(summary)}; wrote {calibration_out} (ship it by copying it to "
+                   "service/answering/calibration.json and committing, or point STRIDE_CALIBRATION_FILE at it)",
+                   err=True)
+        engine = engine.with_parts(calibration=fitted)
+    result = {"split": split, **evaluate(engine, items, raw, embeddings if baseline else None)}
     if html:
         write_html(result, html, previous)
         typer.echo(f"wrote {html}", err=True)
@@ -152,26 +209,26 @@ def eval_(
 
 @app.command()
 def coverage(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Directory for report.html, coverage.json and the CSVs.")] = Path(
         "artifacts/coverage"
     ),
     questions: Annotated[
         Path | None,
-        typer.Option(help='Also run these questions through Stride: .txt (one per line) or .json/.jsonl with "question".'),
+        typer.Option(
+            help='Also run these questions through Stride: .txt (one per line) or .json/.jsonl with "question".'
+        ),
     ] = None,
 ) -> None:
     """Write the content-coverage report: topic x article heatmap, gaps (declined questions, clustered), overlap."""
     from service.coverage import read_questions_file, write_coverage
-    from service.engine import Engine
 
     settings = _settings()
-    try:
+    with domain_errors():
         if questions is not None:
             read_questions_file(questions)  # a bad file fails at once, before the model loads
-        engine = Engine.load(settings)
-        data = write_coverage(engine, settings, out, questions)
-    except StrideError as err:
-        raise _fail(err) from err
+        engine = _wiring(ctx).engine(settings)
+        data = write_coverage(engine, settings, out, questions, _eval_questions())
     gaps, log = data["gaps"], data["gaps"]["log"]
     if not log["available"]:
         typer.echo("query log: unreadable, so gaps come from --questions only", err=True)

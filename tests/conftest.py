@@ -1,7 +1,16 @@
+"""Shared fixtures. Test tiers are derived from the fixtures a test uses (``TIERS``), never written by
+hand, so a tier cannot claim a test is cheap while it loads the model or starts a browser."""
+
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +21,37 @@ from ingest.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
+
+# fixture -> the tiers (markers) of every test that uses it, directly or through another fixture.
+TIERS: dict[str, set[str]] = {
+    "real_settings": {"model"},  # the shipped corpus ingested with the real embedding model
+    "stride_env": {"model", "slow"},  # real `stride` processes (which load the real model)
+    "chromium": {"browser", "slow"},  # Debian's Chromium through Playwright
+    "eval_result": {"eval"},  # the eval suite on the test split
+    "fast_tier_report": {"slow"},  # the fast tier run again in a subprocess (tests/test_tiers.py)
+}
+HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tiers = {t for ts in TIERS.values() for t in ts}
+    for item in items:
+        written = {m.name for m in item.iter_markers() if m.name in tiers}
+        if written:
+            raise pytest.UsageError(
+                f"{item.nodeid}: tier markers {sorted(written)} are derived from fixtures; use one of {sorted(TIERS)}"
+            )
+        for name in getattr(item, "fixturenames", ()):
+            for tier in sorted(TIERS.get(name, ())):
+                item.add_marker(tier)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """For tests/test_tiers.py: report which heavy modules this run imported."""
+    report = os.environ.get("STRIDE_TEST_MODULES_REPORT")
+    if report:
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY_MODULES)
+        Path(report).write_text(json.dumps({"loaded": loaded, "tests": session.testscollected}), encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +73,7 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", corpus_dir=corpus_dir, _env_file=None)  # type: ignore[call-arg]
 
 
-# --- engines ------------------------------------------------------------------------------
-
-def build_fake_engine(settings: Settings):
-    """An Engine over ``settings``' index with the deterministic hashing model (no torch)."""
-    from ingest.embedding import SentenceEmbeddings
-    from ingest.lexicon import Lexicon
-    from ingest.store import open_index
-    from service.engine import Engine
-    from tests.fakes import HashingModel
-
-    snapshot = open_index(settings.data_dir, settings.embedding_model)
-    embeddings = SentenceEmbeddings(settings.embedding_model, model=HashingModel())
-    return Engine(settings, snapshot, embeddings, Lexicon.load(snapshot.root))
-
+# --- the fast tier: a deterministic embedder through the production path ------------------------------
 
 @pytest.fixture
 def fake_index(settings: Settings) -> Settings:
@@ -57,25 +84,33 @@ def fake_index(settings: Settings) -> Settings:
     return settings
 
 
-@pytest.fixture
-def client(fake_index: Settings):
-    """A TestClient over a fake-model engine, waited on until ready."""
-    import time
+def wait_ready(client: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.05)
 
+
+@pytest.fixture
+def fake_settings(fake_index: Settings) -> Settings:
+    # Hashed bag-of-words cosines run lower than the real model's: use the threshold override.
+    return fake_index.model_copy(update={"abstain_threshold": 0.05})
+
+
+@pytest.fixture
+def client(fake_settings: Settings) -> Iterator[Any]:
+    """A TestClient over ``create_app`` with the fake embedder, waited on until ready."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
+    from tests.fakes import build_fake_engine
 
-    # Hashed bag-of-words cosines run lower than the real model's: use the threshold override.
-    settings = fake_index.model_copy(update={"abstain_threshold": 0.05})
-    app = create_app(settings, engine_factory=build_fake_engine)
-    with TestClient(app) as c:
-        deadline = time.monotonic() + 30
-        while c.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, c.get("/readyz").json()
-            time.sleep(0.05)
+    with TestClient(create_app(fake_settings, engine_factory=build_fake_engine)) as c:
+        wait_ready(c)
         yield c
 
+
+# --- the model tier -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
@@ -89,7 +124,25 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def real_engine(real_settings: Settings):
-    from service.engine import Engine
+def real_engine(real_settings: Settings) -> Any:
+    from service.answering.engine import Engine
 
     return Engine.load(real_settings)
+
+
+@pytest.fixture
+def stride_env(settings: Settings) -> dict[str, str]:
+    """The environment for real `stride` subprocesses over this test's private data dir."""
+    return {**os.environ, "STRIDE_DATA_DIR": str(settings.data_dir)}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import launch_chromium
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        yield browser
+        browser.close()

@@ -1,14 +1,18 @@
-"""Hand-written fakes for the seams (no MagicMock): a deterministic embedding model."""
+"""Hand-written fakes for the real seams (no MagicMock): a deterministic embedding model, and the
+engine built through the production path (real Chroma, real BM25) with that model injected."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ingest.embedding import SentenceEmbeddings
+from ingest.settings import Settings
+from service.answering.engine import Engine
 
 
 class HashingModel:
@@ -36,11 +40,18 @@ class HashingModel:
         return out
 
 
-def fake_embeddings_factory(model: HashingModel | None = None, name: str | None = None):
-    """An ``embeddings_factory`` for run_ingest that never loads torch."""
+def fake_embeddings_factory(
+    model: HashingModel | None = None, name: str | None = None
+) -> Callable[[str, int], SentenceEmbeddings]:
+    """An ``embeddings_factory`` (ingest, the CLI's Wiring) that never loads torch."""
     shared = model or HashingModel()
 
     def factory(model_name: str, batch_size: int) -> SentenceEmbeddings:
         return SentenceEmbeddings(name or model_name, batch_size, model=shared)
 
     return factory
+
+
+def build_fake_engine(settings: Settings) -> Engine:
+    """``Engine.load`` over ``settings``' index with the hashing model: the production query path."""
+    return Engine.load(settings, embeddings=SentenceEmbeddings(settings.embedding_model, model=HashingModel()))

@@ -45,7 +45,7 @@ def test_chat_stream_sends_tokens_then_citations_then_done(client) -> None:
     events = [line.split(": ", 1)[1] for line in raw.splitlines() if line.startswith("event: ")]
     assert events[0] == "token" and events[-2:] == ["citations", "done"]
     data = [json.loads(line.split(": ", 1)[1]) for line in raw.splitlines() if line.startswith("data: ")]
-    streamed = "".join(d["text"] for d, e in zip(data, events) if e == "token")
+    streamed = "".join(d["text"] for d, e in zip(data, events, strict=True) if e == "token")
     full = client.post("/chat", json={"message": "What do the glutes do when running?"}).json()
     assert streamed == full["answer"]
 
@@ -132,8 +132,8 @@ def test_not_ready_is_503_with_reason(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from ingest.settings import Settings
-    from service.app import create_app
-    from service.engine import Engine
+    from service.answering.engine import Engine
+    from service.api.app import create_app
 
     settings = Settings(data_dir=tmp_path / "empty", _env_file=None)  # type: ignore[call-arg]
     with TestClient(create_app(settings, engine_factory=Engine.load)) as c:

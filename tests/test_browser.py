@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from ingest.settings import Settings
-from service.app import create_app
-from service.feedback import FILENAME
-from tests.browser_support import SCREENSHOTS, host_page, launch_chromium, serve_app, serve_pages
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+from service.api.app import create_app
+from service.feedback.store import FILENAME
+from tests.browser_support import SCREENSHOTS, host_page, serve_app, serve_pages
 
 PROTEIN = "I weigh 70 kg. How much protein do I need each day to build muscle?"
 PROTEIN_RANGE = re.compile(r"112\s*[–-]\s*154\s*g")
@@ -66,22 +64,14 @@ def site(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
             yield Site(url, allowed, refused, app)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def open_page(browser):
+def open_page(chromium):
     """``open_page(url, (w, h), console=None, **context_options)``: a fresh context; fails the test on any
     uncaught JS error. Pass a list as ``console`` to collect console errors (CSP violations, failed loads)."""
     contexts, errors = [], []
 
     def _open(url: str, viewport: tuple[int, int] = (1280, 800), console: list[str] | None = None, **kw: object):
-        ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
+        ctx = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
 
 from ingest.chunking import chunk_article
 from ingest.models import Article
+from ingest.settings import Settings
+
+SHIPPED = Settings(_env_file=None)  # type: ignore[call-arg]  # the sizes the product ships with
 
 
 @pytest.fixture(scope="module")
 def chunks_by_article(real_articles: dict[str, Article]):
-    return {aid: chunk_article(a, 700, 1200) for aid, a in real_articles.items()}
+    return {
+        aid: chunk_article(a, SHIPPED.chunk_target_chars, SHIPPED.chunk_max_chars) for aid, a in real_articles.items()
+    }
 
 
 def test_chunk_text_is_verbatim_article_text(real_articles, chunks_by_article) -> None:
@@ -43,13 +49,17 @@ def test_every_body_block_is_in_exactly_one_chunk(real_articles, chunks_by_artic
 def test_sentence_offsets_cover_whole_sentences(chunks_by_article) -> None:
     c = next(c for c in chunks_by_article["can-runners-build-muscle"] if "A 70kg runner should target" in c.text)
     sentences = [c.text[s:e] for s, e in c.sentences]
-    assert "A 70kg runner should target 112–154 grams of protein daily — considerably more than most runners eat by default." in sentences
+    expected = (
+        "A 70kg runner should target 112–154 grams of protein daily — "
+        "considerably more than most runners eat by default."
+    )
+    assert expected in sentences
 
 
 def test_positions_are_in_reading_order(chunks_by_article) -> None:
     for chunks in chunks_by_article.values():
         assert [c.position for c in chunks] == list(range(len(chunks)))
-        assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:]))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_table_row_chunk_embeds_the_header(chunks_by_article) -> None:
@@ -68,7 +78,7 @@ def test_no_chunk_mixes_references_with_advice(chunks_by_article) -> None:
 def test_chunks_stay_within_the_size_limit(chunks_by_article) -> None:
     for chunks in chunks_by_article.values():
         for c in chunks:
-            assert len(c.text) <= 1200
+            assert len(c.text) <= SHIPPED.chunk_max_chars
 
 
 def test_long_list_is_split_with_its_lead_in_as_prefix() -> None:

@@ -34,7 +34,9 @@ REMOVED = [
 
 
 @pytest.mark.parametrize(("article_id", "rule", "snippet"), REMOVED)
-def test_boilerplate_is_removed_and_recorded(real_articles: dict[str, Article], article_id: str, rule: str, snippet: str) -> None:
+def test_boilerplate_is_removed_and_recorded(
+    real_articles: dict[str, Article], article_id: str, rule: str, snippet: str
+) -> None:
     article = real_articles[article_id]
     assert snippet not in article.text
     assert any(r.rule == rule and snippet in r.text for r in article.removed)
@@ -44,9 +46,15 @@ KEPT = [
     ("what-muscles-does-running-work", "If you experience persistent pain, consult a physical therapist"),
     ("what-muscles-does-running-work", "Stance: when one foot is on the ground"),
     ("can-runners-build-muscle", "A 70kg runner should target 112–154 grams of protein daily"),
-    ("can-runners-build-muscle", "| Calves (gastrocnemius, soleus) | High — loaded heavily every stride during push-off |"),
+    (
+        "can-runners-build-muscle",
+        "| Calves (gastrocnemius, soleus) | High — loaded heavily every stride during push-off |",
+    ),
     ("can-runners-build-muscle", "How much protein do runners need to build muscle?"),
-    ("strength-exercises-for-runners", "This article does not present an exhaustive list of strength exercises for runners."),
+    (
+        "strength-exercises-for-runners",
+        "This article does not present an exhaustive list of strength exercises for runners.",
+    ),
     ("strength-exercises-for-runners", "• Calf raises (gastrocnemius focus)"),
     ("does-running-help-hamstrings", "the biceps femoris, semitendinosus, and semimembranosus"),
     ("hip-strengthening-exercises-for-runners", "A Word From Verywell"),

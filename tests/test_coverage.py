@@ -9,13 +9,12 @@ import html
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from ingest.errors import StrideError
-from service.coverage import QuestionsFileInvalid, model, read_questions_file, write_coverage
+from service.coverage import EvalQuestion, QuestionsFileInvalid, model, read_questions_file, write_coverage
 from service.coverage.build import build_coverage, log_gaps, read_query_log
 from service.coverage.model import GapQuestion, Passage, Sentence, Topic
 from service.coverage.render import render_html
@@ -111,12 +110,19 @@ def test_log_gaps_counts_repeats_and_leaves_out_guard_refusals() -> None:
 # --- the questions file ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "content", "expected"), [
-    ("q.txt", "# shoes\nBest shoes?\n\n  How to taper?  \n", ["Best shoes?", "How to taper?"]),
-    ("q.json", '[{"question": "Best shoes?"}, {"question": "How to taper?", "id": 2}]', ["Best shoes?", "How to taper?"]),
-    ("q.json", '["Best shoes?"]', ["Best shoes?"]),
-    ("q.jsonl", '{"question": "Best shoes?"}\n\n{"question": "How to taper?"}\n', ["Best shoes?", "How to taper?"]),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("q.txt", "# shoes\nBest shoes?\n\n  How to taper?  \n", ["Best shoes?", "How to taper?"]),
+        (
+            "q.json",
+            '[{"question": "Best shoes?"}, {"question": "How to taper?", "id": 2}]',
+            ["Best shoes?", "How to taper?"],
+        ),
+        ("q.json", '["Best shoes?"]', ["Best shoes?"]),
+        ("q.jsonl", '{"question": "Best shoes?"}\n\n{"question": "How to taper?"}\n', ["Best shoes?", "How to taper?"]),
+    ],
+)
 def test_questions_file_formats(tmp_path: Path, name: str, content: str, expected: list[str]) -> None:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -152,7 +158,7 @@ def test_bad_questions_file_fails_before_writing_anything(real_engine, real_sett
     bad = tmp_path / "q.json"
     bad.write_text("{not json", encoding="utf-8")
     out = tmp_path / "out"
-    with pytest.raises(QuestionsFileInvalid, match="q.json"):
+    with pytest.raises(QuestionsFileInvalid, match=r"q\.json"):
         write_coverage(real_engine, real_settings, out, bad)
     assert not out.exists()
 
@@ -170,15 +176,21 @@ def no_log_settings(real_settings, tmp_path: Path):
 def shipped_report(real_engine, real_settings, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("coverage") / "out"
     settings = real_settings.model_copy(update={"data_dir": out.parent / "no-log"})
-    return write_coverage(real_engine, settings, out, None), out
+    return write_coverage(real_engine, settings, out, None, eval_questions()), out
+
+
+def eval_questions() -> list[EvalQuestion]:
+    from evals.dataset import load_items
+
+    return [EvalQuestion(i.id, i.question, i.split, i.answerable, i.article_ids) for i in load_items("all")]
 
 
 def test_report_names_every_article_and_the_main_topic_rows(shipped_report, real_engine) -> None:
     data, out = shipped_report
     page = (out / "report.html").read_text(encoding="utf-8")
-    for aid, meta in real_engine.snapshot.manifest["articles"].items():
-        assert html.escape(meta["title"]) in page, meta["title"]
-        assert meta["sha"] in page and aid in page
+    for aid, entry in real_engine.snapshot.manifest.articles.items():
+        assert html.escape(entry.title) in page, entry.title
+        assert entry.sha in page and aid in page
     labels = {t["id"]: t["label"] for t in data["topics"]}
     for topic in ("hamstrings", "glutes", "calves", "hips", "protein"):
         assert topic in labels
@@ -203,9 +215,9 @@ def test_heatmap_cells_reflect_what_articles_say(shipped_report) -> None:
 def test_articles_list_sections_eval_questions_ingest_time_and_hash(shipped_report, real_engine) -> None:
     data, _ = shipped_report
     by_id = {a["id"]: a for a in data["articles"]}
-    assert set(by_id) == set(real_engine.snapshot.manifest["articles"])
+    assert set(by_id) == set(real_engine.snapshot.manifest.articles)
     hip = by_id["hip-strengthening-exercises-for-runners"]
-    assert hip["sha"] == real_engine.snapshot.manifest["articles"][hip["id"]]["sha"]
+    assert hip["sha"] == real_engine.snapshot.manifest.articles[hip["id"]].sha
     assert re.match(r"\d{4}-\d\d-\d\dT", hip["ingested_at"])
     assert sum(s["chunks"] for s in hip["sections"]) == hip["num_chunks"]
     assert any(s["label"] == "Are Your Hips Weak? > Hip Bridge Test" and s["chunks"] == 1 for s in hip["sections"])
@@ -234,7 +246,9 @@ def test_csv_and_json_hold_the_same_data(shipped_report) -> None:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(data["topics"]) * len(data["articles"])
     row = next(r for r in rows if r["topic_id"] == "hamstrings" and r["article_id"] == "does-running-help-hamstrings")
-    cell = next(c for c in data["cells"] if c["topic"] == "hamstrings" and c["article"] == "does-running-help-hamstrings")
+    cell = next(
+        c for c in data["cells"] if c["topic"] == "hamstrings" and c["article"] == "does-running-help-hamstrings"
+    )
     assert int(row["passages"]) == cell["passages"] and float(row["share"]) == cell["share"]
     with (out / "overlap.csv").open(encoding="utf-8") as fh:
         assert len(list(csv.DictReader(fh))) == len(data["overlap"]["pairs"])
@@ -296,7 +310,7 @@ def test_declined_questions_are_clustered_by_topic_in_the_gaps_section(real_engi
 
 
 def test_logged_questions_feed_the_gaps_and_repeat_counts(real_engine, no_log_settings) -> None:
-    from service.feedback import FeedbackStore
+    from service.feedback.store import FeedbackStore
 
     store = FeedbackStore.for_settings(no_log_settings)
     for q, abstained, conf in [
@@ -321,23 +335,28 @@ def test_logged_questions_feed_the_gaps_and_repeat_counts(real_engine, no_log_se
 
 
 def _app(real_engine, settings, feedback=None, engine_ready: bool = True):
-    from fastapi import FastAPI
+    """The real app with the already loaded engine, or (``engine_ready=False``) one whose index is missing."""
     from fastapi.testclient import TestClient
 
-    from service.api.coverage import router
+    from ingest.errors import IndexMissing
+    from service.api.app import create_app
 
-    app = FastAPI()
-    app.state.stride = SimpleNamespace(settings=settings, engine=real_engine if engine_ready else None,
-                                       error=None, feedback=feedback)
-    app.include_router(router)
-    return TestClient(app)
+    def engine_factory(_settings):
+        if not engine_ready:
+            raise IndexMissing("no index — run `stride ingest`")
+        return real_engine
+
+    app = create_app(settings, engine_factory=engine_factory, feedback_factory=lambda _s: feedback)
+    client = TestClient(app)
+    app.state.stride.engine = real_engine if engine_ready else None  # the TestClient runs no lifespan here
+    return client
 
 
 def test_coverage_route_is_404_without_a_configured_key(real_engine, no_log_settings) -> None:
     client = _app(real_engine, no_log_settings.model_copy(update={"admin_api_key": None}))
     r = client.get("/coverage", headers={"X-Admin-Key": "anything"})
     assert r.status_code == 404
-    assert r.json() == {"detail": "coverage is disabled: set STRIDE_ADMIN_API_KEY"}
+    assert r.json() == {"detail": "admin views are disabled: set STRIDE_ADMIN_API_KEY"}
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Admin-Key": "wrong"}, {"X-Admin-Key": ""}])
@@ -349,7 +368,7 @@ def test_coverage_route_is_401_without_the_right_key(real_engine, no_log_setting
 
 
 def test_coverage_route_serves_the_report_with_the_key(real_engine, no_log_settings) -> None:
-    from service.feedback import FeedbackStore
+    from service.feedback.store import FeedbackStore
 
     settings = no_log_settings.model_copy(update={"admin_api_key": "s3cret"})
     store = FeedbackStore.for_settings(settings)
@@ -361,40 +380,36 @@ def test_coverage_route_serves_the_report_with_the_key(real_engine, no_log_setti
         store.close()
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.headers["cache-control"] == "no-store"
-    for meta in real_engine.snapshot.manifest["articles"].values():
-        assert html.escape(meta["title"]) in r.text
+    for entry in real_engine.snapshot.manifest.articles.values():
+        assert html.escape(entry.title) in r.text
     assert "Are carbon-plated racing shoes worth the money?" in r.text and "Topic coverage" in r.text
 
 
 # --- the page in a browser --------------------------------------------------------------------
 
 
-@pytest.mark.browser
-def test_clicking_a_heatmap_cell_lists_its_passages(shipped_report) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_clicking_a_heatmap_cell_lists_its_passages(shipped_report, chromium) -> None:
     data, out = shipped_report
-    cell = next(c for c in data["cells"] if c["topic"] == "hamstrings" and c["article"] == "does-running-help-hamstrings")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto((out / "report.html").as_uri())
-            page.wait_for_selector("#heatmap .nsewdrag")
-            # A real click on the Hamstrings row (3rd of the first panel), "Does Running Help Hamstrings" column (4th).
-            box = page.locator("#heatmap .nsewdrag").first.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 10)
-            page.wait_for_selector("#cell-detail .passage")
-            assert page.locator("#cell-detail h3").inner_text() == "Hamstrings in “Does Running Help Hamstrings”"
-            assert page.locator("#cell-detail .passage").count() == cell["passages"] > 0
-            assert page.locator("#cell-detail mark").first.inner_text().lower().startswith("hamstring")
-            assert errors == []
-        finally:
-            browser.close()
+    cell = next(
+        c for c in data["cells"] if c["topic"] == "hamstrings" and c["article"] == "does-running-help-hamstrings"
+    )
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_selector("#heatmap .nsewdrag")
+        # A real click on the Hamstrings row (3rd of the first panel), "Does Running Help Hamstrings" column (4th).
+        box = page.locator("#heatmap .nsewdrag").first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] * 3.5 / 5, box["y"] + box["height"] * 2.5 / 10)
+        page.wait_for_selector("#cell-detail .passage")
+        assert page.locator("#cell-detail h3").inner_text() == "Hamstrings in “Does Running Help Hamstrings”"
+        assert page.locator("#cell-detail .passage").count() == cell["passages"] > 0
+        assert page.locator("#cell-detail mark").first.inner_text().lower().startswith("hamstring")
+        assert errors == []
+    finally:
+        page.close()
 
 
 def test_coverage_route_inside_the_real_app(real_engine, no_log_settings) -> None:
@@ -403,12 +418,10 @@ def test_coverage_route_inside_the_real_app(real_engine, no_log_settings) -> Non
 
     from fastapi.testclient import TestClient
 
-    from service.api.coverage import router
-    from service.app import create_app
+    from service.api.app import create_app
 
     settings = no_log_settings.model_copy(update={"admin_api_key": "s3cret"})
     app = create_app(settings, engine_factory=lambda _: real_engine)
-    app.include_router(router)
     with TestClient(app) as client:
         deadline = time.monotonic() + 30
         while app.state.stride.engine is None:

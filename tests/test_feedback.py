@@ -5,18 +5,29 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from service.feedback import FILENAME, FeedbackStore, UnknownQuery
+from service.feedback.store import FILENAME, FeedbackStore, UnknownQuery
 
 RESULT = {
     "answer": "Runners need 1.6–2.2g of protein per kilogram. [1]",
     "abstained": False,
-    "citations": [{"n": 1, "chunk_id": "c1", "article_id": "can-runners-build-muscle", "title": "Can Runners Build Muscle?",
-                   "section": "FAQ", "quote": "1.6–2.2g per kilogram", "start": 10, "end": 31}],
+    "citations": [
+        {
+            "n": 1,
+            "chunk_id": "c1",
+            "article_id": "can-runners-build-muscle",
+            "title": "Can Runners Build Muscle?",
+            "section": "FAQ",
+            "quote": "1.6–2.2g per kilogram",
+            "start": 10,
+            "end": 31,
+        }
+    ],
     "provenance": {"index_version": "v1", "confidence": 0.71, "mode": "extractive"},
 }
 DECLINED = {"answer": "The articles don't cover that.", "abstained": True, "citations": [],
@@ -141,7 +152,7 @@ def _stream(client, body: dict) -> list[tuple[str, dict]]:
         raw = "".join(r.iter_text())
     events = [line.split(": ", 1)[1] for line in raw.splitlines() if line.startswith("event: ")]
     data = [json.loads(line.split(": ", 1)[1]) for line in raw.splitlines() if line.startswith("data: ")]
-    return list(zip(events, data))
+    return list(zip(events, data, strict=True))
 
 
 def test_chat_logs_each_question_and_names_it_in_a_header(client) -> None:
@@ -212,22 +223,39 @@ def test_feedback_malformed_json_is_4xx(client) -> None:
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
 
 
-def test_without_a_store_chat_still_answers_and_feedback_says_why(client, monkeypatch) -> None:
-    monkeypatch.setattr(client.app.state.stride, "feedback", None)
-    r = client.post("/chat", json={"message": "What do calves do?"})
-    assert r.status_code == 200 and "x-stride-query-id" not in r.headers
-    assert dict(_stream(client, {"message": "What do calves do?"}))["citations"]["query_id"] is None
-    r = client.post("/feedback", json={"query_id": "abc", "rating": "up"})
-    assert r.status_code == 503 and "feedback" in r.json()["detail"]
+@contextmanager
+def _client_with_store(settings, feedback_factory):
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.conftest import wait_ready
+    from tests.fakes import build_fake_engine
+
+    with TestClient(create_app(settings, engine_factory=build_fake_engine, feedback_factory=feedback_factory)) as c:
+        wait_ready(c)
+        yield c
 
 
-def test_a_failing_query_log_does_not_cost_the_answer(client, monkeypatch) -> None:
-    def broken(*_a, **_k):
+class BrokenLogStore(FeedbackStore):
+    """A store whose disk fails on every query-log write."""
+
+    def log_query(self, *_a, **_k):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(client.app.state.stride.feedback, "log_query", broken)
-    r = client.post("/chat", json={"message": "What do the glutes do when running?"})
-    assert r.status_code == 200 and r.json()["answer"] and "x-stride-query-id" not in r.headers
+
+def test_without_a_store_chat_still_answers_and_feedback_says_why(fake_settings) -> None:
+    with _client_with_store(fake_settings, lambda _s: None) as client:
+        r = client.post("/chat", json={"message": "What do calves do?"})
+        assert r.status_code == 200 and "x-stride-query-id" not in r.headers
+        assert dict(_stream(client, {"message": "What do calves do?"}))["citations"]["query_id"] is None
+        r = client.post("/feedback", json={"query_id": "abc", "rating": "up"})
+        assert r.status_code == 503 and "feedback" in r.json()["detail"]
+
+
+def test_a_failing_query_log_does_not_cost_the_answer(fake_settings) -> None:
+    with _client_with_store(fake_settings, BrokenLogStore.for_settings) as client:
+        r = client.post("/chat", json={"message": "What do the glutes do when running?"})
+        assert r.status_code == 200 and r.json()["answer"] and "x-stride-query-id" not in r.headers
 
 
 # --- static UI ----------------------------------------------------------------------------
@@ -254,21 +282,17 @@ def test_page_revalidates_and_locks_down_its_sources(client) -> None:
     assert "max-age" in client.get("/widget.js").headers["cache-control"]
 
 
-def test_widget_can_be_embedded_from_an_allowed_origin(fake_index) -> None:
+def test_widget_can_be_embedded_from_an_allowed_origin(fake_settings) -> None:
     """CORS preflight for the stream and for feedback: allowed origin yes, any other origin no."""
-    import time
-
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from tests.conftest import build_fake_engine
+    from service.api.app import create_app
+    from tests.conftest import wait_ready
+    from tests.fakes import build_fake_engine
 
-    settings = fake_index.model_copy(update={"abstain_threshold": 0.05, "cors_origins": ["https://club.example"]})
+    settings = fake_settings.model_copy(update={"cors_origins": ["https://club.example"]})
     with TestClient(create_app(settings, engine_factory=build_fake_engine)) as c:
-        deadline = time.monotonic() + 30
-        while c.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_ready(c)
         for path in ("/chat/stream", "/feedback"):
             ok = c.options(path, headers={"Origin": "https://club.example", "Access-Control-Request-Method": "POST",
                                           "Access-Control-Request-Headers": "content-type"})

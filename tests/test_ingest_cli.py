@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,21 +14,19 @@ from typer.testing import CliRunner
 
 from ingest.settings import Settings
 from ingest.store import open_index
-from service.cli import app
+from service.cli import Wiring, app
+from tests.fakes import fake_embeddings_factory
 
 STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
 
 
 def test_ingest_json_last_line_has_the_counts(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.pipeline
-    from tests.fakes import fake_embeddings_factory
-
     monkeypatch.setenv("STRIDE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setattr(ingest.pipeline, "load_embeddings", fake_embeddings_factory())
+    fake = Wiring(embeddings_factory=fake_embeddings_factory())
     runner = CliRunner()
-    first = runner.invoke(app, ["ingest", "--corpus", str(settings.corpus_dir), "--json"])
+    first = runner.invoke(app, ["ingest", "--corpus", str(settings.corpus_dir), "--json"], obj=fake)
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, ["ingest", "--corpus", str(settings.corpus_dir), "--json"])
+    second = runner.invoke(app, ["ingest", "--corpus", str(settings.corpus_dir), "--json"], obj=fake)
     summary = json.loads(second.stdout.strip().splitlines()[-1])
     assert {k: summary[k] for k in ("num_added", "num_updated", "num_deleted")} == {
         "num_added": 0, "num_updated": 0, "num_deleted": 0}
@@ -73,10 +70,10 @@ def _kill_while_embedding(proc: subprocess.Popen, sig: int) -> str:
     return seen + err
 
 
-@pytest.mark.slow
-@pytest.mark.model
-def test_killed_ingest_leaves_previous_index_and_next_run_completes(settings: Settings) -> None:
-    env = {**os.environ, "STRIDE_DATA_DIR": str(settings.data_dir)}
+def test_killed_ingest_leaves_previous_index_and_next_run_completes(
+    settings: Settings, stride_env: dict[str, str]
+) -> None:
+    env = stride_env
     done = subprocess.run([*STRIDE, "ingest", "--corpus", str(settings.corpus_dir), "--json"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -108,7 +105,7 @@ def test_killed_ingest_leaves_previous_index_and_next_run_completes(settings: Se
     assert summary["num_deleted"] == 0  # nothing of the old version needed removing
     index = open_index(settings.data_dir, settings.embedding_model)
     assert len(index.articles) == 45
-    assert len(index.chunks) == index.manifest["num_chunks"]
+    assert len(index.chunks) == index.manifest.num_chunks
     again = subprocess.run([*STRIDE, "ingest", "--corpus", str(settings.corpus_dir), "--json"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout.strip().splitlines()[-1])["num_added"] == 0

@@ -43,14 +43,19 @@ def test_no_op_reingest_never_embeds(settings: Settings) -> None:
 def test_editing_one_article_reembeds_only_that_article(settings: Settings) -> None:
     ingest(settings)
     path = settings.corpus_dir / "003_c92f3383a1a91ea7.txt"
-    path.write_text(path.read_text(encoding="utf-8") + "\n\nA new closing line about hamstring curls.\n", encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\nA new closing line about hamstring curls.\n", encoding="utf-8"
+    )
     report = ingest(settings)
     changed = {aid for aid, c in report.articles.items() if c.added or c.deleted}
     assert changed == {"does-running-help-hamstrings"}
     assert report.num_added >= 1
-    assert report.articles["what-muscles-does-running-work"].skipped == report.articles["what-muscles-does-running-work"].chunks
+    assert (
+        report.articles["what-muscles-does-running-work"].skipped
+        == report.articles["what-muscles-does-running-work"].chunks
+    )
     snap = open_index(settings.data_dir, settings.embedding_model)
-    assert "hamstring curls" in snap.articles["does-running-help-hamstrings"]["text"]
+    assert "hamstring curls" in snap.articles["does-running-help-hamstrings"].text
 
 
 def test_deleting_an_article_removes_its_chunks(settings: Settings) -> None:
@@ -72,7 +77,7 @@ def test_adding_a_markdown_article_without_manifest_entry(settings: Settings) ->
     report = ingest(settings)
     assert report.articles["calf-raises"].added == 1
     snap = open_index(settings.data_dir, settings.embedding_model)
-    assert snap.articles["calf-raises"]["title"] == "Calf Raises for Runners"
+    assert snap.articles["calf-raises"].title == "Calf Raises for Runners"
 
 
 def test_adding_an_html_article_uses_the_main_text_extractor(settings: Settings) -> None:
@@ -85,7 +90,7 @@ def test_adding_an_html_article_uses_the_main_text_extractor(settings: Settings)
     (settings.corpus_dir / "calf.html").write_text(html, encoding="utf-8")
     ingest(settings)
     snap = open_index(settings.data_dir, settings.embedding_model)
-    text = snap.articles["calf"]["text"]
+    text = snap.articles["calf"].text
     assert "soleus and the gastrocnemius" in text
     assert "Shop | Login" not in text
 
@@ -174,4 +179,7 @@ def test_a_failed_update_leaves_current_and_cleans_its_staging(settings: Setting
         run_ingest(settings, embeddings_factory=fake_embeddings_factory(Exploding()))
     assert paths.current() == before
     assert not list(paths.root.glob("staging-*"))
-    assert "An edit." not in open_index(settings.data_dir, settings.embedding_model).articles["does-running-help-hamstrings"]["text"]
+    assert (
+        "An edit."
+        not in open_index(settings.data_dir, settings.embedding_model).articles["does-running-help-hamstrings"].text
+    )

@@ -11,9 +11,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from service.llm import LLMAnswerer
-from service.prompts import load_prompt
-from tests.conftest import build_fake_engine
+from service.answering.prompts import load_prompt
+from tests.fakes import build_fake_engine
 from tests.servers import free_port, serve
 
 UNSUPPORTED = "Running also cures every knee injury within a week. [2]"
@@ -37,7 +36,9 @@ def chat_completions_app(delay: float = 0.0) -> tuple[FastAPI, list[dict]]:
             await asyncio.sleep(delay)
         prompt = body["messages"][-1]["content"]
         passage = re.search(r"\[1\] \(.*?\)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.DOTALL).group(1)
-        first = re.split(r"(?<=[.!?])\s", passage.strip().splitlines()[-1] if passage.strip().startswith("|") else passage.strip())[0]
+        first = re.split(
+            r"(?<=[.!?])\s", passage.strip().splitlines()[-1] if passage.strip().startswith("|") else passage.strip()
+        )[0]
         text = f"{first} [1] {UNSUPPORTED}"
         created = int(time.time())
         if not body.get("stream"):
@@ -61,11 +62,10 @@ def chat_completions_app(delay: float = 0.0) -> tuple[FastAPI, list[dict]]:
 
 
 def engine_with_llm(settings, base_url: str, timeout: float = 5.0):
+    """Settings with an LLM endpoint: ``Engine.load`` wires the LLM answerer itself."""
     s = settings.model_copy(update={"llm_base_url": base_url, "llm_model": "test-model", "llm_timeout_s": timeout,
                                     "abstain_threshold": 0.05})
-    engine = build_fake_engine(s)
-    engine.llm = LLMAnswerer(s)
-    return engine
+    return build_fake_engine(s)
 
 
 def test_prompt_placeholders_match_what_the_code_fills_in() -> None:
@@ -80,12 +80,12 @@ def test_llm_answer_keeps_supported_sentences_and_drops_invented_ones(fake_index
         engine = engine_with_llm(fake_index, base + "/v1")
         result = engine.chat("What do the glutes do when running?")
     assert seen and seen[0]["stream"] is True  # the streaming protocol was used
-    assert result.provenance["mode"] == "llm"
-    assert result.provenance["llm"]["prompt_sha256"] == load_prompt("answer").sha256
+    assert result.provenance.mode == "llm"
+    assert result.provenance.llm is not None and result.provenance.llm.prompt_sha256 == load_prompt("answer").sha256
     assert "cures every knee injury" not in result.answer
     assert result.citations and re.search(r"\[1\]", result.answer)
     for c in result.citations:
-        text = engine.snapshot.articles[c.article_id]["text"]
+        text = engine.article(c.article_id).text
         assert text[c.start : c.end] == c.quote
 
 
@@ -94,19 +94,19 @@ def test_unreachable_endpoint_falls_back_to_the_extractive_answer(fake_index) ->
     extractive = build_fake_engine(fake_index.model_copy(update={"abstain_threshold": 0.05}))
     question = "What do the glutes do when running?"
     result = engine.chat(question)
-    assert result.provenance["mode"] == "extractive"
-    assert result.provenance["llm"]["last_error"]
+    assert result.provenance.mode == "extractive"
+    assert result.provenance.llm is not None and result.provenance.llm.error
     assert result.answer == extractive.chat(question).answer
 
 
 def test_slow_endpoint_times_out_and_falls_back(fake_index) -> None:
-    app, seen = chat_completions_app(delay=5.0)
+    app, _ = chat_completions_app(delay=5.0)
     with serve(app) as base:
         engine = engine_with_llm(fake_index, base + "/v1", timeout=0.5)
         started = time.monotonic()
         result = engine.chat("What do the glutes do when running?")
         elapsed = time.monotonic() - started
-    assert result.provenance["mode"] == "extractive" and result.citations
+    assert result.provenance.mode == "extractive" and result.citations
     assert elapsed < 4.0
 
 
@@ -132,4 +132,4 @@ def test_llm_that_declines_or_cites_nothing_supported_leaves_the_extractive_answ
 
     with serve(app) as base:
         result = engine_with_llm(fake_index, base + "/v1").chat("What do the glutes do when running?")
-    assert result.provenance["mode"] == "extractive" and result.citations
+    assert result.provenance.mode == "extractive" and result.citations

@@ -15,7 +15,10 @@ def _paths(article: Article) -> list[tuple[str, ...]]:
 @pytest.mark.parametrize(
     ("article_id", "path"),
     [
-        ("what-muscles-does-running-work", ("What Muscles Does Running Work? A Muscle-by-Muscle Breakdown", "4. Hamstrings")),
+        (
+            "what-muscles-does-running-work",
+            ("What Muscles Does Running Work? A Muscle-by-Muscle Breakdown", "4. Hamstrings"),
+        ),
         ("what-muscles-does-running-work", ("Muscles Used in Different Types of Running", "Hill Running")),
         ("what-muscles-does-running-work", ("FAQ: What Muscles Does Running Work?",)),
         ("what-muscles-does-running-work", ("Note on Safety and Individualisation",)),
@@ -27,11 +30,16 @@ def _paths(article: Article) -> list[tuple[str, ...]]:
         ("does-running-help-hamstrings", ("Considerations and Precautions",)),
         ("hip-strengthening-exercises-for-runners", ("Are Your Hips Weak?", "The Standing Deep Squat Test")),
         ("hip-strengthening-exercises-for-runners", ("5 Hip-Strengthening Exercises",)),
-        ("hip-strengthening-exercises-for-runners", ("5 Hip-Strengthening Exercises", "Challenge Yourself: Squat Variation")),
+        (
+            "hip-strengthening-exercises-for-runners",
+            ("5 Hip-Strengthening Exercises", "Challenge Yourself: Squat Variation"),
+        ),
         ("hip-strengthening-exercises-for-runners", ("References",)),
     ],
 )
-def test_heading_hierarchy_is_recovered(real_articles: dict[str, Article], article_id: str, path: tuple[str, ...]) -> None:
+def test_heading_hierarchy_is_recovered(
+    real_articles: dict[str, Article], article_id: str, path: tuple[str, ...]
+) -> None:
     assert path in _paths(real_articles[article_id])
 
 
@@ -63,7 +71,9 @@ def test_faq_question_and_answer_stay_together(real_articles: dict[str, Article]
 
 def test_faq_answer_that_is_a_list_stays_with_its_question(real_articles: dict[str, Article]) -> None:
     article = real_articles["what-muscles-does-running-work"]
-    block = next(b for b in article.blocks if article.text[b.start : b.end].startswith("How can I prevent muscle imbalances"))
+    block = next(
+        b for b in article.blocks if article.text[b.start : b.end].startswith("How can I prevent muscle imbalances")
+    )
     assert block.kind == "faq"
     assert article.text[block.start : block.end].endswith("- Vary terrains and running intensities.")
 

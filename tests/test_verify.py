@@ -1,6 +1,8 @@
-from service.verify import support, verify
+from service.answering.citations import support, verify
 
-PASSAGE = "The gluteus maximus produces powerful hip extension. A 70kg runner should target 112–154 grams of protein daily."
+PASSAGE = (
+    "The gluteus maximus produces powerful hip extension. A 70kg runner should target 112–154 grams of protein daily."
+)
 _FIRST = PASSAGE.index(" A 70kg")
 SPANS = [(0, _FIRST), (_FIRST + 1, len(PASSAGE))]
 

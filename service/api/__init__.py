@@ -1,1 +1,2 @@
-"""HTTP routes; each module is thin and delegates to the Engine."""
+"""HTTP: the app factory (``app.create_app``), typed dependencies, request/response schemas, domain
+error mapping, and one module per group of routes (``routes/``); the static chat UI is ``static/``."""

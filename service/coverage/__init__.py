@@ -1,10 +1,17 @@
 """The content-coverage report (``stride coverage``, ``GET /coverage``): what the articles say about
 each lexicon topic, which questions they leave unanswered, and where two articles repeat each other.
 
-``model`` holds the pure computations, ``build`` gathers inputs from an Engine and the query log,
+``model`` holds the pure computations, ``build`` gathers inputs from an Engine (its index snapshot),
+the query log and the eval questions the CLI passes in,
 ``render`` writes the HTML, JSON and CSV outputs.
 """
 
-from service.coverage.build import QuestionsFileInvalid, build_coverage, read_questions_file, write_coverage
+from service.coverage.build import (
+    EvalQuestion,
+    QuestionsFileInvalid,
+    build_coverage,
+    read_questions_file,
+    write_coverage,
+)
 
-__all__ = ["QuestionsFileInvalid", "build_coverage", "read_questions_file", "write_coverage"]
+__all__ = ["EvalQuestion", "QuestionsFileInvalid", "build_coverage", "read_questions_file", "write_coverage"]

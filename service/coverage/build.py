@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,17 +17,27 @@ from ingest.errors import StrideError
 from service.coverage import model
 from service.coverage.model import GapQuestion, Passage, Sentence, Topic
 
-if TYPE_CHECKING:  # the engine pulls in torch; only the type is needed here
+if TYPE_CHECKING:
+    from ingest.records import ArticleRecord, ManifestArticle
     from ingest.settings import Settings
-    from service.engine import Engine
+    from service.answering.engine import Engine
 
-# The eval set is read as data by path: the service must not import the ``evals`` package.
-QA_PATH = Path(__file__).resolve().parents[2] / "evals" / "data" / "qa.jsonl"
 QUESTION_SUFFIXES = (".txt", ".json", ".jsonl")
 
 
 class QuestionsFileInvalid(StrideError):
     pass
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A known question and the articles that answer it; the CLI passes the eval set in."""
+
+    id: str
+    question: str
+    split: str
+    answerable: bool
+    article_ids: tuple[str, ...]
 
 
 # --- questions file ----------------------------------------------------------------------------
@@ -82,18 +93,6 @@ def _question_of(item: Any, path: Path, where: str) -> str:
     return text.strip()
 
 
-def read_eval_questions(path: Path = QA_PATH) -> list[dict[str, Any]]:
-    """The eval Q&A set (id, question, split, answerable, article_ids); [] when it is not shipped."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            rows.append({k: item.get(k) for k in ("id", "question", "split", "answerable", "article_ids")})
-    return rows
-
-
 # --- topics and passages -----------------------------------------------------------------------
 
 def topic_probe(label: str, terms: Iterable[str]) -> str:
@@ -110,17 +109,21 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 def gather_topics(engine: Engine) -> tuple[list[Topic], np.ndarray]:
     concepts = engine.lexicon.concepts
     topics = [Topic(c.id, c.label, c.kind) for c in concepts]
-    vectors = np.stack([engine.encode(topic_probe(c.label, c.terms)) for c in concepts]) if concepts else np.zeros((0, 1))
+    vectors = (
+        np.stack([engine.encode(topic_probe(c.label, c.terms)) for c in concepts]) if concepts else np.zeros((0, 1))
+    )
     return topics, _unit(vectors)
 
 
-def gather_passages(engine: Engine, topics: list[Topic]) -> tuple[list[Passage], list[list[tuple[str, ...]]], np.ndarray]:
+def gather_passages(
+    engine: Engine, topics: list[Topic]
+) -> tuple[list[Passage], list[list[tuple[str, ...]]], np.ndarray]:
     """Every answerable chunk (reference lists are citations, not content), the lexicon terms of each
     topic found in its section trail and text (a heading like "Benefits of Running for Hamstrings"
     makes the whole passage about hamstrings), and its vector."""
     order = {t.id: i for i, t in enumerate(topics)}
     passages, terms, vectors = [], [], []
-    for ci, sc in enumerate(engine.index.chunks):
+    for sc in engine.snapshot.chunks:
         ch = sc.chunk
         if ch.is_reference:
             continue
@@ -130,19 +133,20 @@ def gather_passages(engine: Engine, topics: list[Topic]) -> tuple[list[Passage],
                 found[order[concept.id]].add(term)
         passages.append(Passage(sc.chunk_id, ch.article_id, ch.section_label, ch.text))
         terms.append([tuple(sorted(f)) for f in found])
-        vectors.append(engine.index.chunk_vectors[ci])
-    dim = engine.index.chunk_vectors.shape[1] if len(engine.index.chunks) else 1
+        vectors.append(sc.embedding)
+    dim = len(engine.snapshot.chunks[0].embedding) if engine.snapshot.chunks else 1
     return passages, terms, _unit(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
 
 
 def gather_sentences(engine: Engine) -> tuple[list[Sentence], np.ndarray]:
-    idx = engine.index
-    sentences = []
-    for ci, si in idx.sentence_owner:
-        ch = idx.chunks[ci].chunk
-        a, b = ch.sentences[si]
-        sentences.append(Sentence(ch.article_id, idx.chunks[ci].chunk_id, ch.section_label, ch.text[a:b].strip()))
-    return sentences, _unit(idx.sentence_vectors)
+    sentences, vectors = [], []
+    for sc in engine.snapshot.chunks:
+        ch = sc.chunk
+        for (a, b), vec in zip(ch.sentences, sc.sentence_embeddings, strict=False):
+            sentences.append(Sentence(ch.article_id, sc.chunk_id, ch.section_label, ch.text[a:b].strip()))
+            vectors.append(vec)
+    dim = len(engine.snapshot.chunks[0].embedding) if engine.snapshot.chunks else 1
+    return sentences, _unit(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
 
 
 # --- gap questions -----------------------------------------------------------------------------
@@ -151,7 +155,9 @@ def _key(question: str) -> str:
     return re.sub(r"\s+", " ", question).strip().casefold()
 
 
-def log_gaps(rows: Iterable[Mapping[str, Any]], threshold: float, margin: float) -> tuple[list[GapQuestion], dict[str, int]]:
+def log_gaps(
+    rows: Iterable[Mapping[str, Any]], threshold: float, margin: float
+) -> tuple[list[GapQuestion], dict[str, int]]:
     """Gap questions from the query log, de-duplicated (count = times asked), with tallies. A decline
     without a confidence is the injection guard's out-of-scope reply: not a content gap."""
     stats = {"logged": 0, "declined": 0, "low_confidence": 0, "out_of_scope": 0}
@@ -176,18 +182,26 @@ def log_gaps(rows: Iterable[Mapping[str, Any]], threshold: float, margin: float)
     return list(merged.values()), stats
 
 
-def file_gaps(engine: Engine, questions: list[str], threshold: float, margin: float) -> tuple[list[GapQuestion], dict[str, int]]:
+def file_gaps(
+    engine: Engine, questions: list[str], threshold: float, margin: float
+) -> tuple[list[GapQuestion], dict[str, int]]:
     """Run each distinct question through the engine, as a user would ask it, and keep the gaps."""
     counts: dict[str, int] = {}
     first: dict[str, str] = {}
     for q in questions:
         counts[_key(q)] = counts.get(_key(q), 0) + 1
         first.setdefault(_key(q), q)
-    stats = {"questions": len(questions), "distinct": len(counts), "declined": 0, "low_confidence": 0, "out_of_scope": 0}
+    stats = {
+        "questions": len(questions),
+        "distinct": len(counts),
+        "declined": 0,
+        "low_confidence": 0,
+        "out_of_scope": 0,
+    }
     out = []
     for key, q in first.items():
         result = engine.chat(q)
-        conf = result.provenance.get("confidence")
+        conf = result.provenance.confidence
         if result.abstained and conf is None:
             stats["out_of_scope"] += 1
             continue
@@ -221,11 +235,11 @@ def build_coverage(
     log_rows: Iterable[Mapping[str, Any]] | None,
     file_questions: list[str] | None = None,
     questions_file: Path | None = None,
-    qa_path: Path = QA_PATH,
+    eval_questions: Sequence[EvalQuestion] = (),
 ) -> dict[str, Any]:
     """The report's data, JSON-serialisable. ``log_rows`` is None when the query log is unavailable."""
     snap = engine.snapshot
-    manifest_articles: dict[str, dict[str, Any]] = snap.manifest["articles"]
+    manifest_articles = snap.manifest.articles
     article_ids = list(manifest_articles)
 
     topics, topic_vecs = gather_topics(engine)
@@ -248,10 +262,9 @@ def build_coverage(
     gap_vecs = _unit(np.stack([engine.encode(g.question) for g in gaps])) if gaps else np.zeros((0, 1))
     clusters = model.rank_clusters(gaps, model.cluster_labels(gap_vecs), gap_vecs)
 
-    evals = read_eval_questions(qa_path)
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "index": {"version": snap.version, "model": snap.model, "built_at": snap.manifest.get("built_at")},
+        "index": {"version": snap.version, "model": snap.model, "built_at": snap.manifest.built_at},
         "thresholds": {
             "topic_semantic_min": model.TOPIC_SEMANTIC_MIN,
             "abstain_threshold": threshold,
@@ -267,7 +280,8 @@ def build_coverage(
              "passages": sum(cells[(t.id, a)].passages for a in article_ids)}
             for t in topics
         ],
-        "articles": [_article(aid, manifest_articles[aid], snap.articles.get(aid, {}), engine, evals) for aid in article_ids],
+        "articles": [_article(aid, manifest_articles[aid], snap.articles.get(aid), engine, eval_questions)
+                     for aid in article_ids],
         "cells": [
             {"topic": c.topic_id, "article": c.article_id, "passages": c.passages, "chars": c.chars, "share": c.share,
              "matches": [{"chunk_id": m.chunk_id, "terms": list(m.terms), "cosine": m.cosine, "how": m.how}
@@ -284,38 +298,40 @@ def build_coverage(
             "clusters": clusters,
         },
         "overlap": {"pairs": overlaps, "by_article_pair": model.overlap_by_article_pair(overlaps)},
-        "eval_set": {"path": str(qa_path), "found": bool(evals), "questions": len(evals),
-                     "unanswerable": sum(1 for e in evals if not e.get("answerable"))},
+        "eval_set": {"found": bool(eval_questions), "questions": len(eval_questions),
+                     "unanswerable": sum(1 for e in eval_questions if not e.answerable)},
     }
 
 
-def _article(aid: str, meta: Mapping[str, Any], record: Mapping[str, Any], engine: Engine,
-             evals: list[dict[str, Any]]) -> dict[str, Any]:
-    chunks = [sc.chunk for sc in engine.index.chunks if sc.chunk.article_id == aid]
+def _article(aid: str, entry: ManifestArticle, record: ArticleRecord | None, engine: Engine,
+             evals: Sequence[EvalQuestion]) -> dict[str, Any]:
+    chunks = [sc.chunk for sc in engine.snapshot.chunks if sc.chunk.article_id == aid]
     per_section: dict[tuple[str, ...], int] = {}
     for ch in chunks:
         per_section[tuple(ch.section)] = per_section.get(tuple(ch.section), 0) + 1
     sections = []
     if per_section.get(()):  # text before the first heading
-        sections.append({"path": [], "label": "(opening, before the first heading)", "level": 1, "chunks": per_section[()]})
-    for s in record.get("sections", []):
-        path = tuple(s["path"])
-        sections.append({"path": list(path), "label": " > ".join(path), "level": int(s.get("level", 2)),
+        sections.append(
+            {"path": [], "label": "(opening, before the first heading)", "level": 1, "chunks": per_section[()]}
+        )
+    for s in record.sections if record is not None else []:
+        path = tuple(s.path)
+        sections.append({"path": list(path), "label": " > ".join(path), "level": s.level,
                          "chunks": per_section.get(path, 0)})
     return {
         "id": aid,
-        "title": meta.get("title") or record.get("title") or aid,
-        "file": meta.get("file"),
-        "publisher": meta.get("publisher"),
-        "author": meta.get("author"),
-        "sha": meta.get("sha"),
-        "ingested_at": meta.get("ingested_at"),
-        "num_chunks": meta.get("num_chunks", len(chunks)),
+        "title": entry.title or (record.title if record is not None else aid),
+        "file": entry.file,
+        "publisher": entry.publisher,
+        "author": entry.author,
+        "sha": entry.sha,
+        "ingested_at": entry.ingested_at,
+        "num_chunks": entry.num_chunks,
         "reference_chunks": sum(1 for ch in chunks if ch.is_reference),
-        "chars": len(record.get("text", "")),
+        "chars": len(record.text) if record is not None else 0,
         "sections": sections,
-        "eval_questions": [{"id": e["id"], "question": e["question"], "split": e.get("split")}
-                           for e in evals if aid in (e.get("article_ids") or [])],
+        "eval_questions": [{"id": e.id, "question": e.question, "split": e.split}
+                           for e in evals if aid in e.article_ids],
     }
 
 
@@ -324,7 +340,7 @@ def read_query_log(settings: Settings) -> list[dict[str, Any]] | None:
     Opened without retention, so making a report never prunes the log, and never created here."""
     import sqlite3
 
-    from service.feedback import FILENAME, FeedbackStore
+    from service.feedback.store import FILENAME, FeedbackStore
 
     path = Path(settings.data_dir) / FILENAME
     if not path.exists():
@@ -339,13 +355,16 @@ def read_query_log(settings: Settings) -> list[dict[str, Any]] | None:
         store.close()
 
 
-def write_coverage(engine: Engine, settings: Settings, out_dir: Path, questions_file: Path | None) -> dict[str, Any]:
+def write_coverage(
+    engine: Engine, settings: Settings, out_dir: Path, questions_file: Path | None,
+    eval_questions: Sequence[EvalQuestion] = (),
+) -> dict[str, Any]:
     """Build the report and write out_dir/report.html, coverage.json and coverage.csv (plus one CSV per
     other table). Reads the query log from ``settings.data_dir``. Raises QuestionsFileInvalid first,
     before any slow work, when the questions file is missing or malformed."""
     from service.coverage.render import write_outputs
 
     file_questions = read_questions_file(questions_file) if questions_file is not None else None
-    data = build_coverage(engine, read_query_log(settings), file_questions, questions_file)
+    data = build_coverage(engine, read_query_log(settings), file_questions, questions_file, eval_questions)
     data["files"] = write_outputs(data, Path(out_dir))
     return data

@@ -109,7 +109,9 @@ def topic_matrix(
     return cells
 
 
-def uncovered_topics(topics: Sequence[Topic], cells: dict[tuple[str, str], Cell], article_ids: Sequence[str]) -> list[str]:
+def uncovered_topics(
+    topics: Sequence[Topic], cells: dict[tuple[str, str], Cell], article_ids: Sequence[str]
+) -> list[str]:
     """Topic ids that no article says anything about."""
     return [t.id for t in topics if all(cells[(t.id, a)].passages == 0 for a in article_ids)]
 
@@ -182,7 +184,9 @@ def rank_clusters(questions: Sequence[GapQuestion], labels: Sequence[int], vecto
             "examples": listed[:max_examples],
             "members": listed,
         })
-    rows.sort(key=lambda r: (-r["asked"], -r["declined"], r["mean_confidence"] if r["mean_confidence"] is not None else 0.0))
+    rows.sort(
+        key=lambda r: (-r["asked"], -r["declined"], r["mean_confidence"] if r["mean_confidence"] is not None else 0.0)
+    )
     for rank, r in enumerate(rows, 1):
         r["rank"] = rank
     return rows

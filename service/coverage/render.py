@@ -115,7 +115,7 @@ def gaps_figure(data: dict[str, Any], top: int = 12) -> Any:
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
-    return get_plotlyjs()
+    return str(get_plotlyjs())
 
 
 def _page_json(data: dict[str, Any]) -> str:
@@ -127,8 +127,8 @@ def _page_json(data: dict[str, Any]) -> str:
 def _div(fig: Any, div_id: str) -> str:
     if fig is None:
         return ""
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_width="100%",
-                       config={"displayModeBar": False, "responsive": True})
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, default_width="100%",
+                           config={"displayModeBar": False, "responsive": True}))
 
 
 def render_html(data: dict[str, Any]) -> str:

@@ -1,23 +1,22 @@
-"""Compose a short extractive answer from retrieved chunks, every sentence cited. Pure.
+"""Compose a short extractive answer from retrieved chunks. Pure.
 
-An answer is a few *units*. A unit is one article sentence, or a list with its lead-in, or a
-table row read with its header. Its citation quotes the exact article span it came from, so a
-quote is always verbatim.
+An answer is a few *units* (``citations.Unit``): one article sentence, a list with its lead-in, or
+a table row read with its header, each quoting the exact article span it came from.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ingest.models import Chunk
-from service.query import Query
-from service.retrieval import Hit, SearchIndex
-from service.text import stem, stems
+from ingest.sentences import LIST_MARKER
+from service.answering.citations import Unit
+from service.answering.query import Query
+from service.answering.retrieval import Hit, SearchIndex
+from service.answering.text import stem, stems
 
-LIST_MARKER = re.compile(r"^\s*(?:[-•*]|\d{1,2}[.)])\s+")
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
 
@@ -33,40 +32,6 @@ class AnswerParams:
     rank_weight: float = 0.5
     length_penalty: float = 0.05
     margin: float = 0.2  # a second window must score within this of the best one
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    chunk_id: str
-    article_id: str
-    title: str
-    section: str
-    quote: str
-    start: int
-    end: int
-
-
-@dataclass
-class Unit:
-    text: str  # as shown in the answer
-    hit: Hit
-    start: int  # chunk-relative span of the quote
-    end: int
-    score: float
-    rank: int
-    vec: np.ndarray | None = None
-
-    @property
-    def words(self) -> int:
-        return len(self.text.split())
-
-
-@dataclass
-class Composed:
-    text: str
-    citations: list[Citation]
-    units: list[Unit] = field(default_factory=list)
 
 
 def _is_question(sentence: str) -> bool:
@@ -87,8 +52,6 @@ def _list_run(chunk: Chunk, si: int) -> tuple[int, int] | None:
     first = si
     while first > 0 and is_item(first):
         first -= 1
-    if is_item(first) and first == 0 and not chunk.prefix:
-        pass
     last = si if is_item(si) else si + 1
     if last >= len(sents):
         return None
@@ -197,12 +160,12 @@ def _window_units(hit: Hit, first: int, last: int, score: float, rank: int, para
     ] + tail
 
 
-def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> Composed:
+def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> list[Unit]:
     """The best sentence window (and a second one when it is nearly as good, e.g. from another
-    article), each sentence followed by the citation of the window it came from."""
+    article), in reading order; each unit cites the window it came from."""
     considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
     if not considered:
-        return Composed("", [])
+        return []
     top_score = considered[0].score
     own_terms = {stem(w) for w in query.content}
     windows: list[tuple[float, Hit, int, int, int]] = []
@@ -242,7 +205,14 @@ def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex,
             continue
         units = _window_units(hit, first, last, score, rank, params)
         for u in units:
-            si = next((i for i, (a, _) in enumerate(hit.chunk.sentences) if a >= u.start and hit.chunk.text[a:].startswith(u.text[:20])), first)
+            si = next(
+                (
+                    i
+                    for i, (a, _) in enumerate(hit.chunk.sentences)
+                    if a >= u.start and hit.chunk.text[a:].startswith(u.text[:20])
+                ),
+                first,
+            )
             u.vec = index.sentence_vector(hit.index, si)
         if any(_near_duplicate(c, u) for c in chosen for u in units):
             continue
@@ -253,7 +223,7 @@ def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex,
         spans.append((hit.chunk_id, s, e))
         words_used += words
     chosen.sort(key=lambda u: (u.rank, u.start))
-    return render(chosen)
+    return chosen
 
 
 def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | None:
@@ -266,37 +236,12 @@ def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | 
             continue
         sims = index.sentence_sims(ci, qvec)
         for si, (s, e) in enumerate(sc.chunk.sentences):
-            if any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims):
-                if best is None or sims[si] > best[0]:
-                    best = (float(sims[si]), ci, si)
+            refers = any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims)
+            if refers and (best is None or sims[si] > best[0]):
+                best = (float(sims[si]), ci, si)
     if best is None:
         return None
     sc = index.chunks[best[1]]
     hit = Hit(best[1], sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0, score=0.0)
     s, e = sc.chunk.sentences[best[2]]
     return Unit(sc.chunk.text[s:e].strip(), hit, s, e, best[0], rank=99)
-
-
-def render(units: list[Unit]) -> Composed:
-    citations: list[Citation] = []
-    parts: list[str] = []
-    by_span: dict[tuple[str, int, int], int] = {}
-    for u in units:
-        c = u.hit.chunk
-        key = (u.hit.chunk_id, u.start, u.end)
-        if key not in by_span:
-            by_span[key] = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=by_span[key],
-                    chunk_id=u.hit.chunk_id,
-                    article_id=c.article_id,
-                    title=c.title,
-                    section=c.section_label,
-                    quote=c.text[u.start : u.end],
-                    start=c.start + u.start,
-                    end=c.start + u.end,
-                )
-            )
-        parts.append(f"{u.text} [{by_span[key]}]")
-    return Composed(" ".join(parts), citations, units)

@@ -8,12 +8,20 @@ from functools import lru_cache
 WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 NUMBER_UNIT = re.compile(r"(\d)([a-z]{1,3})\b")
 
-# Function words plus question scaffolding: they carry no topic.
 # Function words and question scaffolding only: words like "down", "off" or "up" stay, because
 # questions lean on them ("can't get all the way down").
 STOPWORDS = frozenset(
-    ["a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "both", "but", "by", "can", "can't", "could", "did", "didn't", "do", "does", "doesn't", "doing", "don't", "each", "few", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "i'm", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "just", "let's", "me", "more", "most", "my", "myself", "nor", "now", "of", "on", "once", "or", "other", "ought", "our", "ours", "ourselves", "own", "same", "she", "should", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "tell", "explain", "know", "really", "thing", "things", "anything", "something", "please", "thanks", "ok", "okay", "hey", "hi"]
+    (
+        "a about after again all also am an and any are aren't as at be because been before being both but by "
+        "can can't could did didn't do does doesn't doing don't each few for from had has have having he her "
+        "here hers herself him himself his how i i'm if in into is isn't it it's its itself just let's me more "
+        "most my myself nor now of on once or other ought our ours ourselves own same she should so some such "
+        "than that that's the their theirs them themselves then there these they this those to too very was we "
+        "were what when where which while who whom why will with would you your yours yourself yourselves tell "
+        "explain know really thing things anything something please thanks ok okay hey hi"
+    ).split()
 )
+SORTED_STOPWORDS = tuple(sorted(STOPWORDS))
 
 
 @lru_cache(maxsize=1)
@@ -50,18 +58,21 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
 
     Only words of six letters or more are touched, with at most one edit (two from nine letters),
     so short real words that the corpus lacks ("shoes") are left alone and still read as off-topic.
+    Candidates are searched in sorted order, so a tie resolves the same way in every process (set
+    order depends on the per-process hash seed).
     """
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
     fixed: list[str] = []
     changes: dict[str, str] = {}
+    corpus_words: list[str] | None = None
     for tok in tokens:
         if tok in vocabulary or tok.isdigit() or tok in STOPWORDS:
             fixed.append(tok)
             continue
         if len(tok) >= 4:  # "wich" -> "which": a misspelt function word is harmless to repair
-            near = process.extractOne(tok, STOPWORDS, scorer=OSA.distance, score_cutoff=1)
+            near = process.extractOne(tok, SORTED_STOPWORDS, scorer=OSA.distance, score_cutoff=1)
             if near is not None and len(near[0]) >= 4:
                 changes[tok] = near[0]
                 fixed.append(near[0])
@@ -70,7 +81,8 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
             fixed.append(tok)
             continue
         limit = 1 if len(tok) < 9 else 2  # OSA: a swapped pair of letters is one edit
-        best = process.extractOne(tok, vocabulary, scorer=OSA.distance, score_cutoff=limit)
+        corpus_words = corpus_words if corpus_words is not None else sorted(vocabulary)
+        best = process.extractOne(tok, corpus_words, scorer=OSA.distance, score_cutoff=limit)
         if best is not None:
             changes[tok] = best[0]
             fixed.append(best[0])

@@ -1,4 +1,5 @@
-"""Hybrid retrieval over the committed index: dense (Chroma) + BM25 (bm25s) fused, then reranked.
+"""Hybrid retrieval over the committed index: dense (Chroma) + BM25 (bm25s), fused into candidates
+that ``rerank`` then orders.
 
 Everything is built once from an IndexSnapshot (BM25 is derived from the chunks Chroma holds, so
 Chroma stays the single source of truth) and then queried read-only, so one instance serves all
@@ -9,23 +10,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ingest.lexicon import Lexicon
 from ingest.models import Chunk
 from ingest.store import IndexSnapshot, StoredChunk
-from service.fusion import rrf_fusion, weighted_fusion
-from service.query import Query
-from service.text import content_words, stem, words
+from service.answering.fusion import rrf_fusion, weighted_fusion
+from service.answering.query import Query
+from service.answering.text import content_words, stem, words
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    """Tuned on the dev split with ``stride eval --split dev`` (see evals/README)."""
+    """Tuned on the dev split (``python -m evals.tune retrieval``)."""
 
     fusion: str = "weighted"  # "weighted" | "rrf"
     dense_weight: float = 0.9
@@ -45,54 +46,6 @@ class Hit:
     best_sentence: int = -1  # index into chunk.sentences
     best_sentence_cos: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
-
-
-class Reranker(Protocol):
-    name: str
-
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]: ...
-
-
-class SentenceReranker:
-    """Default reranker: a chunk is as good as its fused score plus its best single sentence. Needs
-    no extra model (no cross-encoder can be installed here) and rewards chunks that contain one
-    sentence that really answers, rather than many loosely related words."""
-
-    name = "sentence-maxsim"
-
-    def __init__(self, weight: float) -> None:
-        self.weight = weight
-
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
-        for h in hits:
-            sims = index.sentence_sims(h.index, qvec)
-            if len(sims):
-                h.best_sentence = int(np.argmax(sims))
-                h.best_sentence_cos = float(sims[h.best_sentence])
-            h.score = h.fused + self.weight * h.best_sentence_cos
-        return sorted(hits, key=lambda h: -h.score)
-
-
-class CrossEncoderReranker:
-    """Optional: a sentence-transformers CrossEncoder, when one is configured (STRIDE_RERANKER_MODEL)."""
-
-    name = "cross-encoder"
-
-    def __init__(self, model_name: str, fallback: SentenceReranker) -> None:
-        from sentence_transformers import CrossEncoder
-
-        from ingest.embedding import check_model_available
-
-        self.model = CrossEncoder(check_model_available(model_name), device="cpu")
-        self.fallback = fallback
-
-    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
-        hits = self.fallback.rerank(query, qvec, hits, index)  # keeps best-sentence info for answering
-        scores = self.model.predict([(query.text, h.chunk.text) for h in hits])
-        for h, s in zip(hits, scores, strict=True):
-            h.extra["cross_encoder"] = float(s)
-            h.score = float(s)
-        return sorted(hits, key=lambda h: -h.score)
 
 
 def keyword_tokens(text: str) -> list[str]:
@@ -133,9 +86,12 @@ class SearchIndex:
         return self.sentence_vectors[sl.start + sentence] if sentence < sl.stop - sl.start else None
 
     def sentence_sims(self, chunk_index: int, qvec: np.ndarray) -> np.ndarray:
-        return self.sentence_vectors[self._sentence_slices[chunk_index]] @ qvec
+        sims: np.ndarray = self.sentence_vectors[self._sentence_slices[chunk_index]] @ qvec
+        return sims
 
-    def mask(self, article_id: str | None = None, section: str | None = None, answerable_only: bool = False) -> np.ndarray:
+    def mask(
+        self, article_id: str | None = None, section: str | None = None, answerable_only: bool = False
+    ) -> np.ndarray:
         m = np.ones(len(self.chunks), dtype=bool)
         if article_id:
             m &= np.array([sc.chunk.article_id == article_id for sc in self.chunks])
@@ -149,7 +105,8 @@ class SearchIndex:
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
         """Cosine of the query to every chunk, from Chroma's HNSW search (or in memory without Chroma)."""
         if self.collection is None:
-            return self.chunk_vectors @ qvec
+            in_memory: np.ndarray = self.chunk_vectors @ qvec
+            return in_memory
         res = self.collection.query(
             query_embeddings=[qvec.tolist()], n_results=len(self.chunks), include=["distances"]
         )
@@ -165,28 +122,36 @@ class SearchIndex:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(toks), dtype=np.float32)
 
-    def search(
+    def candidates(
         self,
         query: Query,
         qvec: np.ndarray,
         params: RetrievalParams,
-        reranker: Reranker,
         k: int,
         article_id: str | None = None,
         section: str | None = None,
         answerable_only: bool = False,
     ) -> list[Hit]:
+        """The best ``max(params.candidates, k)`` chunks by fused score, within the filters."""
         if not self.chunks:
             return []
         dense = self.dense_scores(qvec)
         keyword = self.keyword_scores(query)
         fused = (
-            rrf_fusion(dense, keyword) if params.fusion == "rrf" else weighted_fusion(dense, keyword, params.dense_weight)
+            rrf_fusion(dense, keyword)
+            if params.fusion == "rrf"
+            else weighted_fusion(dense, keyword, params.dense_weight)
         )
         allowed = self.mask(article_id, section, answerable_only)
         order = [i for i in np.argsort(-fused, kind="stable") if allowed[i]][: max(params.candidates, k)]
-        hits = [
-            Hit(int(i), self.chunks[i].chunk_id, self.chunks[i].chunk, float(dense[i]), float(keyword[i]), float(fused[i]))
+        return [
+            Hit(
+                int(i),
+                self.chunks[i].chunk_id,
+                self.chunks[i].chunk,
+                float(dense[i]),
+                float(keyword[i]),
+                float(fused[i]),
+            )
             for i in order
         ]
-        return reranker.rerank(query, qvec, hits, self)[:k]

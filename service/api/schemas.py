@@ -6,6 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ingest.records import ManifestArticle, SectionRecord
+from service.answering.citations import Citation
+from service.answering.provenance import Provenance
+from service.feedback.store import MAX_COMMENT_CHARS
+
 ARTICLE_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
@@ -67,42 +72,37 @@ class ChatRequest(BaseModel):
         return _clean_text(v, "message")
 
 
-class CitationOut(BaseModel):
-    n: int
-    chunk_id: str
-    article_id: str
-    title: str
-    section: str
-    quote: str
-    start: int
-    end: int
-
-
 class ChatResponse(BaseModel):
     answer: str
     abstained: bool
-    citations: list[CitationOut]
-    provenance: dict
+    citations: list[Citation]
+    provenance: Provenance
 
 
-class ArticleSummary(BaseModel):
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query_id: str = Field(..., min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
+
+    @field_validator("comment")
+    @classmethod
+    def _comment(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("comment must not contain NUL characters")
+        return v
+
+
+class FeedbackResponse(BaseModel):
+    id: int
+
+
+class ArticleSummary(ManifestArticle):
+    """What the index manifest says about one article, with its id."""
+
     id: str
-    title: str
-    file: str
-    publisher: str | None = None
-    author: str | None = None
-    num_chunks: int
-    sha: str
-    ingested_at: str | None = None
-
-
-class Section(BaseModel):
-    path: list[str]
-    level: int
-    start: int
-    end: int
 
 
 class ArticleDetail(ArticleSummary):
     text: str
-    sections: list[Section]
+    sections: list[SectionRecord]

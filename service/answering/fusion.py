@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def minmax(scores: np.ndarray) -> np.ndarray:
-    lo, hi = float(scores.min(initial=0.0)), float(scores.max(initial=0.0))
-    return (scores - lo) / (hi - lo) if hi > lo else np.zeros_like(scores)
-
-
 def weighted_fusion(dense: np.ndarray, keyword: np.ndarray, dense_weight: float) -> np.ndarray:
     """``dense_weight`` * cosine + (1 - ``dense_weight``) * BM25 scaled to [0, 1] by its best score.
 

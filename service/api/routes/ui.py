@@ -1,58 +1,14 @@
-"""``POST /feedback`` (thumbs up/down on an answer) and the static UI: ``GET /``, ``/widget.js``, ``/widget.css``."""
+"""The static UI: the chat page ``GET /``, the embeddable ``/widget.js`` and its ``/widget.css``."""
 
 from __future__ import annotations
 
 import hashlib
 from functools import cache
 from importlib import resources
-from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Request, Response
 
-from service.feedback import MAX_COMMENT_CHARS, FeedbackStore, UnknownQuery
-
-router = APIRouter(tags=["feedback"])
-
-
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query_id: str = Field(..., min_length=1, max_length=64)
-    rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
-
-    @field_validator("comment")
-    @classmethod
-    def _comment(cls, v: str | None) -> str | None:
-        if v is not None and "\x00" in v:
-            raise ValueError("comment must not contain NUL characters")
-        return v
-
-
-class FeedbackResponse(BaseModel):
-    id: int
-
-
-def _store(request: Request) -> FeedbackStore:
-    store = request.app.state.stride.feedback
-    if store is None:
-        raise HTTPException(status_code=503, detail="feedback is not being stored on this server")
-    return store
-
-
-@router.post("/feedback", response_model=FeedbackResponse)
-async def post_feedback(req: FeedbackRequest, request: Request) -> dict:
-    """Thumbs up or down (with an optional comment) on an answer, by the ``query_id`` that came with it."""
-    store = _store(request)
-    try:
-        fid = await run_in_threadpool(store.add_feedback, req.query_id, 1 if req.rating == "up" else -1, req.comment)
-    except UnknownQuery as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    return {"id": fid}
-
-
-# --- static UI ------------------------------------------------------------------------------
+router = APIRouter(tags=["ui"])
 
 _TYPES = {
     "index.html": "text/html; charset=utf-8",
@@ -71,7 +27,7 @@ _PAGE_CSP = (
 
 @cache
 def _asset(name: str) -> tuple[bytes, str]:
-    data = resources.files("service").joinpath("static", name).read_bytes()
+    data = resources.files("service.api").joinpath("static", name).read_bytes()
     return data, '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
 
 

@@ -1,22 +1,25 @@
+"""Liveness, readiness and Prometheus metrics."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import StateDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict:
+def healthz() -> dict[str, str]:
     """The process is up (it may still be loading)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+def readyz(state: StateDep) -> JSONResponse:
     """Ready once the index and the models are loaded."""
-    state = request.app.state.stride
     if state.engine is None:
         return JSONResponse(status_code=503, content={"status": "error" if state.error else "loading",
                                                       "detail": state.error})
@@ -25,5 +28,5 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.stride.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(state: StateDep) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

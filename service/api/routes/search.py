@@ -1,9 +1,11 @@
+"""``POST /search``: ranked verbatim passages."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
 from service.api.deps import EngineDep
-from service.schemas import SearchRequest, SearchResponse, SearchResult
+from service.api.schemas import SearchRequest, SearchResponse, SearchResult
 
 router = APIRouter(tags=["search"])
 
@@ -11,7 +13,7 @@ router = APIRouter(tags=["search"])
 @router.post("/search", response_model=SearchResponse)
 def search(req: SearchRequest, engine: EngineDep) -> SearchResponse:
     """Ranked passages (verbatim chunk text) for a query, optionally within one article or section."""
-    if req.article_id and req.article_id not in engine.snapshot.articles:
+    if req.article_id and engine.article(req.article_id) is None:
         raise HTTPException(status_code=404, detail=f"unknown article_id {req.article_id!r}; see GET /articles")
     hits = engine.search(req.query, k=req.k, article_id=req.article_id, section=req.section)
     return SearchResponse(

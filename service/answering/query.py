@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.lexicon import Concept, Lexicon
-from service.text import content_words, correct_spelling, words
+from service.answering.text import content_words, correct_spelling, words
 
-ANAPHORA = frozenset(["it", "its", "it's", "this", "that", "these", "those", "they", "them", "their", "one", "ones", "there", "same"])
+ANAPHORA = frozenset("it its it's this that these those they them their one ones there same".split())
 CONTINUATION = re.compile(r"^\s*(and|also|what about|how about|what if|but|or|then|so)\b", re.IGNORECASE)
 
 

@@ -1,13 +1,13 @@
-"""Prompt templates are files in ``prompts/``, loaded by name; provenance records file and hash."""
+"""Prompt templates are files in ``prompts/`` (installed as package data of ``stride_prompts``), loaded
+by name; provenance records the file and its hash."""
 
 from __future__ import annotations
 
 import hashlib
 import string
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Prompt:
         return self.template.format(**values)
 
 
-def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
-    path = directory / f"{name}.md"
-    return Prompt(name=path.name, template=path.read_text(encoding="utf-8"))
+def load_prompt(name: str, directory: Path | None = None) -> Prompt:
+    """``<name>.md`` from ``directory``, or from the installed prompts when none is given."""
+    filename = f"{name}.md"
+    source = directory / filename if directory is not None else resources.files("stride_prompts").joinpath(filename)
+    return Prompt(name=filename, template=source.read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""Prompt templates (``*.md``), shipped as the package data of ``stride_prompts``; loaded by name."""

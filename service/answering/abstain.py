@@ -1,0 +1,86 @@
+"""When to decline, and what to say: the calibrated confidence rule, and the guard against requests
+to step outside Stride's job (prompt injection). Pure, apart from reading a calibration file.
+
+The threshold and coverage weight are fitted on the dev split (``stride eval --split dev
+--calibrate``), which writes them to a path of your choosing; the calibration the service ships
+with is ``calibration.json`` beside this module, replaced only by a deliberate commit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.answering.query import Query
+from service.answering.retrieval import Hit
+
+SHIPPED_CALIBRATION = Path(__file__).with_name("calibration.json")
+
+DECLINE = "The articles don't cover that, so I can't answer it from them."
+OUT_OF_SCOPE = (
+    "I can only answer questions about running muscles and strength training for runners, "
+    "from Stride's articles."
+)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float = 0.45
+    coverage_weight: float = 0.3
+    source: str = "default"
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED_CALIBRATION, override: float | None = None) -> Calibration:
+        """The fitted values in ``path`` (defaults when it does not exist); ``override`` replaces the threshold."""
+        cal = cls()
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cal = cls(
+                float(data["threshold"]), float(data["coverage_weight"]), f"{path.name} ({data.get('fitted_on', '?')})"
+            )
+        if override is not None:
+            cal = cls(override, cal.coverage_weight, "STRIDE_ABSTAIN_THRESHOLD")
+        return cal
+
+
+def confidence(query: Query, hits: list[Hit], coverage_weight: float) -> float:
+    """How well the best evidence matches: the best sentence's cosine among the top chunks, lowered
+    when the question's words are unknown to the corpus (a topic the articles never mention)."""
+    if not hits:
+        return 0.0
+    best = max(h.best_sentence_cos for h in hits[:3])
+    return best - coverage_weight * (1.0 - query.coverage)
+
+
+def decline_text(hits: list[Hit]) -> str:
+    """The plain decline, naming up to three of the closest topics the articles do cover."""
+    topics: list[str] = []
+    for h in hits[:5]:
+        label = h.chunk.section[-1] if h.chunk.section else h.chunk.title
+        if label not in topics:
+            topics.append(label)
+    if not topics:
+        return DECLINE
+    return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics[:3]) + "."
+
+
+# Generic instruction-override patterns, not a list of known questions: anything that asks Stride
+# to drop its rules, change persona, reveal its prompt or answer from outside the articles.
+INJECTION = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompts?|guidelines|articles|sources|constraints)\b",
+        r"\b(system|developer|hidden|initial)\s+(prompt|message|instructions?)\b",
+        r"\byou are (now|no longer)\b",
+        r"\b(pretend|act|roleplay|role-play)\b.{0,20}\b(to be|as|you are)\b",
+        r"\bfrom your (own )?(general )?(knowledge|training)\b",
+        r"\b(jailbreak|dan mode|developer mode)\b",
+        r"\b(reveal|print|show|repeat|output)\b.{0,30}\b(prompt|instructions|configuration|api key|secret)\b",
+    )
+]
+
+
+def is_injection(message: str) -> bool:
+    return any(p.search(message) for p in INJECTION)

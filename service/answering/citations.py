@@ -1,0 +1,155 @@
+"""Citations: the one ``Citation`` type (the domain's and the API's), rendering answer units as text
+with ``[n]`` markers, and verifying generated sentences against the passages they cite. Pure.
+
+A unit's citation quotes the exact article span it came from, so a quote is always verbatim. A
+generated sentence survives only if it cites a passage, most of its content words appear in that
+passage, and every number it states appears there too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.answering.retrieval import Hit
+from service.answering.text import stems
+
+
+class Citation(BaseModel):
+    """The passage behind one ``[n]`` marker; ``start``/``end`` index the cleaned article text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int = Field(description="The marker number in the answer, [n].")
+    chunk_id: str
+    article_id: str
+    title: str
+    section: str
+    quote: str = Field(description="Verbatim article text: article.text[start:end].")
+    start: int
+    end: int
+
+
+@dataclass
+class Unit:
+    """One piece of an answer: a sentence, a list with its lead-in, or a table row read with its header."""
+
+    text: str  # as shown in the answer
+    hit: Hit
+    start: int  # chunk-relative span of the quote
+    end: int
+    score: float
+    rank: int
+    vec: np.ndarray | None = None
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    citations: list[Citation]
+
+
+def render(units: list[Unit]) -> Rendered:
+    """Each unit followed by its marker; units quoting the same span share one citation."""
+    citations: list[Citation] = []
+    parts: list[str] = []
+    by_span: dict[tuple[str, int, int], int] = {}
+    for u in units:
+        c = u.hit.chunk
+        key = (u.hit.chunk_id, u.start, u.end)
+        if key not in by_span:
+            by_span[key] = len(citations) + 1
+            citations.append(
+                Citation(
+                    n=by_span[key],
+                    chunk_id=u.hit.chunk_id,
+                    article_id=c.article_id,
+                    title=c.title,
+                    section=c.section_label,
+                    quote=c.text[u.start : u.end],
+                    start=c.start + u.start,
+                    end=c.start + u.end,
+                )
+            )
+        parts.append(f"{u.text} [{by_span[key]}]")
+    return Rendered(" ".join(parts), citations)
+
+
+# --- verifying generated text -----------------------------------------------------------------
+
+MARKER = re.compile(r"\[(\d+)\]")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+@dataclass(frozen=True)
+class Supported:
+    text: str  # the sentence without its markers
+    passage: int  # 1-based passage number it cites
+    start: int  # chunk-relative span of the supporting quote
+    end: int
+
+
+def split_sentences(text: str) -> list[str]:
+    import pysbd
+
+    pieces = [p.strip() for p in pysbd.Segmenter(language="en", clean=False).segment(text) if p.strip()]
+    out: list[str] = []
+    for p in pieces:
+        # pysbd can leave a marker at the start of the next piece; it belongs to the previous one.
+        lead = re.match(r"^((?:\[\d+\]\s*)+)(.*)$", p)
+        if lead and out:
+            out[-1] += " " + lead.group(1).strip()
+            p = lead.group(2).strip()
+        if p:
+            out.append(p)
+    return out
+
+
+def support(sentence: str, passage: str) -> float:
+    """Share of the sentence's content stems found in the passage (0 if a number is not there)."""
+    nums = NUMBER.findall(sentence)
+    if any(n not in passage for n in nums):
+        return 0.0
+    s = stems(sentence)
+    return len(s & stems(passage)) / len(s) if s else 0.0
+
+
+def best_quote(sentence: str, passage: str, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The one or two consecutive passage sentences that share most with ``sentence``."""
+    target = stems(sentence)
+    best, best_score = (spans[0] if spans else (0, len(passage))), -1.0
+    for i in range(len(spans)):
+        for j in (i, i + 1):
+            if j >= len(spans):
+                continue
+            s, e = spans[i][0], spans[j][1]
+            got = stems(passage[s:e])
+            score = len(target & got) / (len(target) or 1) - 0.01 * (j - i)
+            if score > best_score:
+                best, best_score = (s, e), score
+    return best
+
+
+def verify(
+    generated: str, passages: list[tuple[str, list[tuple[int, int]]]], threshold: float = 0.6
+) -> list[Supported]:
+    """Keep the generated sentences that their cited passage supports. ``passages``: (text, sentence spans)."""
+    kept: list[Supported] = []
+    for sentence in split_sentences(generated):
+        cited = [int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(passages)]
+        plain = MARKER.sub("", sentence).strip()
+        if not cited or not plain:
+            continue
+        n = max(cited, key=lambda k: support(plain, passages[k - 1][0]))
+        text, spans = passages[n - 1]
+        if support(plain, text) >= threshold:
+            s, e = best_quote(plain, text, spans)
+            kept.append(Supported(plain, n, s, e))
+    return kept

@@ -1,0 +1,283 @@
+"""The answering facade: ``chat``, ``search`` and ``articles`` over one committed index version,
+built from explicit, typed parts (retrieval parameters, reranker, answerer, calibration)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ingest.embedding import SentenceEmbeddings, load_embeddings
+from ingest.lexicon import Lexicon
+from ingest.records import ArticleRecord
+from ingest.settings import Settings
+from ingest.store import COLLECTION, IndexSnapshot, open_chroma, open_index
+from service.answering.abstain import (
+    OUT_OF_SCOPE,
+    SHIPPED_CALIBRATION,
+    Calibration,
+    confidence,
+    decline_text,
+    is_injection,
+)
+from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
+from service.answering.citations import Citation, render
+from service.answering.compose import AnswerParams, referral_unit
+from service.answering.provenance import (
+    DeclineReason,
+    EngineSettings,
+    Mode,
+    Provenance,
+    QueryInfo,
+    RetrievedChunk,
+)
+from service.answering.query import Query, Turn, analyse
+from service.answering.rerank import CrossEncoderReranker, Reranker, SentenceReranker
+from service.answering.retrieval import Hit, RetrievalParams, SearchIndex
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    provenance: Provenance
+    hits: list[Hit] = field(default_factory=list)  # what was retrieved, for evals and reports
+
+
+class QueryEncoder:
+    """Query embeddings with a small LRU cache: chat widgets send the same starter questions often."""
+
+    def __init__(self, embeddings: SentenceEmbeddings, size: int = 2048) -> None:
+        self.embeddings = embeddings
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def __call__(self, text: str) -> np.ndarray:
+        if text in self._cache:
+            self._cache.move_to_end(text)
+            return self._cache[text]
+        vec = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+        self._cache[text] = vec
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return vec
+
+
+class Engine:
+    def __init__(
+        self,
+        snapshot: IndexSnapshot,
+        lexicon: Lexicon,
+        index: SearchIndex,
+        encoder: QueryEncoder,
+        *,
+        retrieval: RetrievalParams,
+        reranker: Reranker,
+        answerer: Answerer,
+        calibration: Calibration,
+        max_history_turns: int = 20,
+    ) -> None:
+        self._snapshot = snapshot
+        self._lexicon = lexicon
+        self._index = index
+        self._encoder = encoder
+        self._retrieval = retrieval
+        self._reranker = reranker
+        self._answerer = answerer
+        self._calibration = calibration
+        self._max_history_turns = max_history_turns
+
+    @classmethod
+    def load(
+        cls,
+        settings: Settings,
+        *,
+        embeddings: SentenceEmbeddings | None = None,
+        retrieval: RetrievalParams | None = None,
+        answering: AnswerParams | None = None,
+        calibration: Calibration | None = None,
+    ) -> Engine:
+        """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing.
+        ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
+        snapshot = open_index(settings.data_dir, settings.embedding_model)
+        embeddings = embeddings or load_embeddings(settings.embedding_model, settings.embed_batch_size)
+        embeddings.model  # noqa: B018 -- load now: /readyz means ready
+        lexicon = Lexicon.load(snapshot.root)
+        collection = open_chroma(snapshot.root / "chroma").get_collection(COLLECTION)
+        retrieval = retrieval or RetrievalParams()
+        reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
+        if settings.reranker_model:
+            reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
+        answerer: Answerer = ExtractiveAnswerer(answering)
+        if settings.llm_base_url:
+            from service.answering.llm import LLMAnswerer
+
+            answerer = LLMAnswerer(settings, fallback=answerer)
+        engine = cls(
+            snapshot,
+            lexicon,
+            SearchIndex(snapshot, lexicon, collection),
+            QueryEncoder(embeddings),
+            retrieval=retrieval,
+            reranker=reranker,
+            answerer=answerer,
+            calibration=calibration
+            or Calibration.load(settings.calibration_file or SHIPPED_CALIBRATION, override=settings.abstain_threshold),
+            max_history_turns=settings.max_history_turns,
+        )
+        engine.encode("warm up")  # the first encode call is slow; pay it before serving
+        return engine
+
+    def with_parts(
+        self,
+        *,
+        retrieval: RetrievalParams | None = None,
+        reranker: Reranker | None = None,
+        answerer: Answerer | None = None,
+        calibration: Calibration | None = None,
+    ) -> Engine:
+        """Another engine over the same index and encoder with some parts replaced (evals, tuning)."""
+        return Engine(
+            self._snapshot,
+            self._lexicon,
+            self._index,
+            self._encoder,
+            retrieval=retrieval or self._retrieval,
+            reranker=reranker or self._reranker,
+            answerer=answerer or self._answerer,
+            calibration=calibration or self._calibration,
+            max_history_turns=self._max_history_turns,
+        )
+
+    # --- read-only views, for the API, evals and reports ----------------------------------------
+    @property
+    def snapshot(self) -> IndexSnapshot:
+        """The index version being served (manifest, chunks with their vectors, articles)."""
+        return self._snapshot
+
+    @property
+    def lexicon(self) -> Lexicon:
+        return self._lexicon
+
+    @property
+    def calibration(self) -> Calibration:
+        return self._calibration
+
+    @property
+    def answering(self) -> AnswerParams:
+        return self._answerer.params
+
+    def articles(self) -> dict[str, ArticleRecord]:
+        return self._snapshot.articles
+
+    def article(self, article_id: str) -> ArticleRecord | None:
+        return self._snapshot.articles.get(article_id)
+
+    def encode(self, text: str) -> np.ndarray:
+        """The normalised query embedding of ``text`` (cached)."""
+        return self._encoder(text)
+
+    def clear_query_cache(self) -> None:
+        self._encoder.clear()
+
+    # --- search ------------------------------------------------------------------------------------
+    def retrieve(
+        self,
+        message: str,
+        history: list[Turn] | None = None,
+        k: int = 10,
+        article_id: str | None = None,
+        section: str | None = None,
+        answerable_only: bool = False,
+    ) -> tuple[Query, np.ndarray, list[Hit]]:
+        """The resolved query, its vector and the ``k`` best chunks, reranked."""
+        query = analyse(message, history or [], self._lexicon, self._index.vocabulary)
+        qvec = self._encoder(query.text)
+        candidates = self._index.candidates(query, qvec, self._retrieval, k, article_id, section, answerable_only)
+        return query, qvec, self._reranker.rerank(query, qvec, candidates, self._index)[:k]
+
+    def search(self, text: str, k: int = 5, article_id: str | None = None, section: str | None = None) -> list[Hit]:
+        return self.retrieve(text, [], k, article_id, section)[2]
+
+    # --- chat --------------------------------------------------------------------------------------
+    def chat(self, message: str, history: list[Turn] | None = None) -> ChatResult:
+        started = time.perf_counter()
+        history = (history or [])[-2 * self._max_history_turns :] if self._max_history_turns else []
+        if is_injection(message):
+            return self._decline(OUT_OF_SCOPE, None, [], started, "out_of_scope")
+        query, qvec, hits = self.retrieve(
+            message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True
+        )
+        conf = confidence(query, hits, self._calibration.coverage_weight)
+        if conf < self._calibration.threshold:
+            return self._decline(decline_text(hits), query, hits, started, "low_confidence", conf)
+        draft = self._answerer.draft(query, qvec, hits, self._index)
+        units = list(draft.units)
+        referral = referral_unit(query, qvec, self._index)
+        if referral is not None and not any(
+            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in units
+        ):
+            units.append(referral)  # pain or injury: the articles' own advice to see a professional
+        rendered = render(units)
+        return ChatResult(
+            answer=rendered.text,
+            abstained=False,
+            citations=rendered.citations,
+            provenance=self._provenance(query, hits, started, draft.mode, conf, draft=draft),
+            hits=hits,
+        )
+
+    def _decline(
+        self, text: str, query: Query | None, hits: list[Hit], started: float, reason: DeclineReason,
+        conf: float | None = None,
+    ) -> ChatResult:
+        return ChatResult(
+            answer=text,
+            abstained=True,
+            citations=[],
+            provenance=self._provenance(query, hits, started, "declined", conf, reason=reason),
+            hits=hits,
+        )
+
+    def _provenance(
+        self, query: Query | None, hits: list[Hit], started: float, mode: Mode, conf: float | None,
+        reason: DeclineReason | None = None, draft: Draft | None = None,
+    ) -> Provenance:
+        return Provenance(
+            index_version=self._snapshot.version,
+            embedding_model=self._snapshot.model,
+            mode=mode,
+            decline_reason=reason,
+            confidence=None if conf is None else round(conf, 4),
+            abstain_threshold=self._calibration.threshold,
+            calibration=self._calibration.source,
+            query=None
+            if query is None
+            else QueryInfo(
+                resolved=query.text,
+                follow_up_of=query.follow_up_of,
+                corrections=query.corrections,
+                concepts=[c.id for c in query.concepts],
+            ),
+            retrieved=[
+                RetrievedChunk(
+                    chunk_id=h.chunk_id,
+                    article_id=h.chunk.article_id,
+                    score=round(h.score, 4),
+                    dense=round(h.dense, 4),
+                    keyword=round(h.keyword, 4),
+                )
+                for h in hits[:10]
+            ],
+            settings=EngineSettings(
+                retrieval=self._retrieval, answering=self._answerer.params, reranker=self._reranker.name
+            ),
+            llm=draft.llm if draft is not None else None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        )

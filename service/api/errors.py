@@ -1,0 +1,36 @@
+"""Every failure becomes a JSON ``{"detail": "..."}`` response, mapped here and nowhere else."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingest.errors import StrideError
+
+
+def validation_message(err: RequestValidationError) -> str:
+    """One readable line from pydantic's error list ("message: must not be empty")."""
+    parts = []
+    for e in err.errors():
+        if e.get("type") == "json_invalid":
+            return "request body is not valid JSON"
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": validation_message(err)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=err.status_code, content={"detail": err.detail}, headers=err.headers)
+
+    @app.exception_handler(StrideError)
+    async def on_stride(_: Request, err: StrideError) -> JSONResponse:
+        # A domain failure while serving means the index or model went away: not the caller's fault.
+        return JSONResponse(status_code=503, content={"detail": str(err)}, headers={"Retry-After": "2"})

@@ -1,0 +1,77 @@
+"""``POST /chat`` and ``POST /chat/stream`` (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
+
+from service.answering.engine import Engine
+from service.answering.query import Turn
+from service.api.deps import EngineDep, StateDep
+from service.api.schemas import ChatRequest, ChatResponse
+from service.api.state import AppState
+
+router = APIRouter(tags=["chat"])
+log = logging.getLogger(__name__)
+QUERY_ID_HEADER = "X-Stride-Query-Id"
+
+
+def _answer(req: ChatRequest, state: AppState, engine: Engine) -> tuple[ChatResponse, str | None]:
+    """Answer, count the outcome and log the exchange; returns the response and its query id (for feedback)."""
+    result = engine.chat(req.message, [Turn(m.role, m.content) for m in req.history])
+    state.metrics.answers.labels("declined" if result.abstained else "answered").inc()
+    response = ChatResponse(answer=result.answer, abstained=result.abstained, citations=result.citations,
+                            provenance=result.provenance)
+    return response, _log_query(state, req, response)
+
+
+def _log_query(state: AppState, req: ChatRequest, response: ChatResponse) -> str | None:
+    if state.feedback is None:
+        return None
+    try:
+        return state.feedback.log_query(req.message, [m.model_dump() for m in req.history], response.model_dump())
+    except sqlite3.Error:  # a full disk or locked file must not cost the user their answer
+        log.exception("could not log the query")
+        return None
+
+
+@router.post("/chat", response_model=ChatResponse)
+def chat(req: ChatRequest, response: Response, state: StateDep, engine: EngineDep) -> ChatResponse:
+    """A short answer from the articles with a citation after every sentence, or a plain decline.
+    The ``X-Stride-Query-Id`` header names the logged exchange for ``POST /feedback``."""
+    body, query_id = _answer(req, state, engine)
+    if query_id:
+        response.headers[QUERY_ID_HEADER] = query_id
+    return body
+
+
+def _pieces(answer: str) -> list[str]:
+    # A few words at a time, never splitting a citation marker.
+    tokens = re.findall(r"\S+\s*", answer)
+    return ["".join(tokens[i : i + 3]) for i in range(0, len(tokens), 3)]
+
+
+@router.post("/chat/stream")
+async def chat_stream(req: ChatRequest, state: StateDep, engine: EngineDep) -> EventSourceResponse:
+    """Server-Sent Events: ``token`` events with the answer text, then ``citations`` (with the ``query_id`` for
+    ``POST /feedback``), then ``done``."""
+    body, query_id = await run_in_threadpool(_answer, req, state, engine)
+    dumped = body.model_dump()
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        for piece in _pieces(body.answer):
+            yield {"event": "token", "data": json.dumps({"text": piece})}
+        yield {"event": "citations", "data": json.dumps(
+            {"citations": dumped["citations"], "abstained": body.abstained, "provenance": dumped["provenance"],
+             "query_id": query_id})}
+        yield {"event": "done", "data": json.dumps({"abstained": body.abstained})}
+
+    return EventSourceResponse(events())

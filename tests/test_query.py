@@ -1,0 +1,101 @@
+"""Query analysis (follow-ups, topics, expansions, coverage) and the shared text helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.lexicon import Concept, Lexicon
+from service.answering.query import Turn, analyse, is_follow_up, topic_of
+from service.answering.text import content_words, correct_spelling, normalise
+
+GLUTES = Concept("glutes", "Glutes", "muscle_group", ("glutes", "gluteus maximus", "glute"))
+HIP_FLEXORS = Concept("hip_flexors", "Hip flexors", "muscle_group", ("hip flexors", "iliopsoas"))
+PROTEIN = Concept("protein", "Protein", "theme", ("protein", "protein intake"), expand=False)
+LEXICON = Lexicon([GLUTES, HIP_FLEXORS, PROTEIN])
+VOCAB = LEXICON.vocabulary() | {"running", "runners", "sprinting", "runs", "sleep", "marathon"}
+HISTORY = [Turn("user", "What do the glutes do when running?"), Turn("assistant", "They extend the hip.")]
+
+
+@pytest.mark.parametrize(("message", "history", "expected"), [
+    ("And for 70 kg?", [], False),  # nothing to lean on
+    ("And for 70 kg?", [Turn("assistant", "Hello.")], False),  # only an assistant turn
+    ("And for 70 kg?", HISTORY, True),  # continuation
+    ("Calf raises?", HISTORY, True),  # two content words
+    ("How often should I train them each week?", HISTORY, True),  # pronoun, three content words
+    ("Does it help hamstring strength during hill sprints?", HISTORY, False),  # pronoun, but six content words
+    ("Which exercises strengthen the hip flexors for sprinting?", HISTORY, False),  # a new question
+])
+def test_is_follow_up_rules(message: str, history: list[Turn], expected: bool) -> None:
+    assert is_follow_up(message, history) is expected
+
+
+def test_topic_of_returns_the_lexicon_terms_in_order_without_repeats() -> None:
+    assert topic_of("Do the hip flexors and glutes work with the glutes?", LEXICON, VOCAB) == "hip flexors glutes"
+
+
+def test_topic_of_repairs_spelling_before_looking_up_terms() -> None:
+    assert topic_of("What do the glutess do?", LEXICON, VOCAB) == "glutes"
+
+
+def test_topic_of_falls_back_to_content_words() -> None:
+    assert topic_of("Should I sleep before a marathon?", LEXICON, VOCAB) == "sleep marathon"
+
+
+def test_analyse_joins_a_follow_up_to_the_earlier_questions_topic() -> None:
+    q = analyse("And for sprinting?", HISTORY, LEXICON, VOCAB)
+    assert (q.text, q.follow_up_of) == ("and for sprinting glutes", "What do the glutes do when running?")
+    assert q.concepts == [GLUTES]
+    assert q.expansions == ["gluteus maximus", "glute"]  # "glutes" is already in the text
+    assert (q.content, q.coverage, q.corrections) == (["sprinting", "glutes"], 1.0, {})
+    assert q.keyword_text == "and for sprinting glutes gluteus maximus glute"
+
+
+def test_analyse_coverage_is_the_share_of_known_content_words() -> None:
+    q = analyse("Do hip flexors tighten from sitting?", [], LEXICON, VOCAB)
+    assert (q.follow_up_of, q.coverage, q.concepts, q.expansions) == (None, 0.5, [HIP_FLEXORS], ["iliopsoas"])
+
+
+def test_analyse_does_not_expand_concepts_marked_expand_false() -> None:
+    q = analyse("Is protein important after runs?", [], LEXICON, VOCAB)
+    assert (q.concepts, q.expansions) == ([PROTEIN], [])
+
+
+def test_analyse_records_spelling_corrections_and_retrieves_with_the_repair() -> None:
+    q = analyse("What do the glutess do?", [], LEXICON, VOCAB)
+    assert (q.text, q.corrections, q.coverage) == ("what do the glutes do", {"glutess": "glutes"}, 1.0)
+
+
+def test_analyse_coverage_without_content_words_is_zero_unless_a_follow_up() -> None:
+    assert analyse("What is it?", [], LEXICON, VOCAB).coverage == 0.0
+    assert analyse("And that?", HISTORY, LEXICON, VOCAB).coverage == 1.0
+
+
+def test_normalise_lowercases_straightens_apostrophes_and_splits_units() -> None:
+    assert normalise("A 70kg Runner’s 5KM") == "a 70 kg runner's 5 km"
+
+
+def test_content_words_drop_stopwords_and_single_letters_but_keep_numbers() -> None:
+    assert content_words("What do the glutes do in 3 x 10 squats at 5km?") == ["glutes", "3", "10", "squats", "5", "km"]
+
+
+def test_correct_spelling_breaks_ties_the_same_way_whatever_the_set_order() -> None:
+    forward = {"glute", "glutes", "gluten", "gluteal"}
+    backward = {"gluteal", "gluten", "glutes", "glute"}
+    expected = (["glute"], {"glutez": "glute"})  # "glute", "glutes" and "gluten" are all one edit away
+    assert correct_spelling(["glutez"], forward) == correct_spelling(["glutez"], backward) == expected
+    assert correct_spelling(["glutez"], {"glutes", "glute"}) == expected
+
+
+def test_correct_spelling_repairs_long_words_within_the_edit_limit() -> None:
+    vocab = {"hamstring"}
+    assert correct_spelling(["hamstrng", "hamstrngs", "hamstrg"], vocab) == (
+        ["hamstring", "hamstring", "hamstrg"],  # one edit at 8 letters, two at 9; two at 7 is too many
+        {"hamstrng": "hamstring", "hamstrngs": "hamstring"},
+    )
+
+
+def test_correct_spelling_leaves_short_words_alone_but_repairs_near_stopwords() -> None:
+    assert correct_spelling(["hour", "shoes", "wich", "70"], {"shoe"}) == (
+        ["hour", "shoes", "which", "70"],
+        {"wich": "which"},
+    )
