@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.embedding import SentenceEmbeddings
+from service.answering.engine import Engine
+from service.answering.query import Turn
 
 
 @dataclass
@@ -31,6 +33,7 @@ class LangChainBaseline:
 
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
         self.raw = raw
+        self.texts = raw  # what passage offsets point into
         docs = splitter.split_documents(
             [Document(page_content=t, metadata={"article_id": aid}) for aid, t in self.raw.items()]
         )
@@ -47,7 +50,8 @@ class LangChainBaseline:
         self.store.add_documents(docs, ids=ids)
         self.num_chunks = len(docs)
 
-    def ask(self, question: str, k: int = 10) -> BaselineResult:
+    def ask(self, question: str, history: list[Turn] | None = None, k: int = 10) -> BaselineResult:
+        """The top passage for ``question`` alone: the recipe has no notion of a conversation."""
         started = time.perf_counter()
         found: list[Any] = self.store.similarity_search(question, k=k)
         latency = (time.perf_counter() - started) * 1000
@@ -62,3 +66,23 @@ class LangChainBaseline:
             passages=passages,
             latency_ms=latency,
         )
+
+
+class HybridTopChunkBaseline:
+    """Stride's own hybrid retrieval (same query resolution, fusion and reranking), with its top chunk
+    cut to Stride's word budget as the answer: what answering adds beyond retrieval."""
+
+    name = "Stride's hybrid retrieval, top chunk cut to the same word budget"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.texts = {aid: a.text for aid, a in engine.articles().items()}
+        self.words = engine.answering.max_words
+
+    def ask(self, question: str, history: list[Turn] | None = None, k: int = 10) -> BaselineResult:
+        started = time.perf_counter()
+        _, _, hits = self.engine.retrieve(question, history or [], k, answerable_only=True)
+        latency = (time.perf_counter() - started) * 1000
+        passages = [(h.chunk_id, h.chunk.article_id, h.chunk.start, h.chunk.end) for h in hits]
+        answer = " ".join(hits[0].chunk.text.split()[: self.words]) if hits else ""
+        return BaselineResult(answer=answer, passages=passages, latency_ms=latency)

@@ -19,6 +19,7 @@ from service.answering.abstain import Calibration
 from service.answering.engine import Engine
 
 COVERAGE_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
+FOCUS_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.45)
 
 
 def score_threshold(rows: list[dict[str, Any]], threshold: float) -> tuple[float, dict[str, float]]:
@@ -37,14 +38,12 @@ def score_threshold(rows: list[dict[str, Any]], threshold: float) -> tuple[float
 
 
 def fit_calibration(engine: Engine, items: list[Item], raw: dict[str, str]) -> tuple[Calibration, dict[str, Any]]:
-    """The best (threshold, coverage weight) on ``items`` and a JSON summary to write beside it."""
+    """The best (threshold, coverage weight, focus weight) on ``items`` and a JSON summary to write beside it."""
     if any(i.split != "dev" for i in items):
         raise ValueError("calibration is fitted on the dev split only; test questions would leak into the threshold")
     best: dict[str, Any] | None = None
-    for weight in COVERAGE_WEIGHTS:
-        sweep = engine.with_parts(
-            calibration=Calibration(threshold=float("-inf"), coverage_weight=weight, source="sweep")
-        )
+    for weight, focus in itertools.product(COVERAGE_WEIGHTS, FOCUS_WEIGHTS):
+        sweep = engine.with_parts(calibration=Calibration(float("-inf"), weight, "sweep", focus))
         rows = [
             {"answerable": r["answerable"], "fact_coverage": r["fact_coverage"],
              "guarded": r["decline_reason"] == "out_of_scope",
@@ -58,10 +57,11 @@ def fit_calibration(engine: Engine, items: list[Item], raw: dict[str, str]) -> t
             objective, abstain = score_threshold(rows, t)
             key = (objective, abstain["f1"], -abs(t - 0.45))
             if best is None or key > best["_key"]:
-                best = {"_key": key, "threshold": round(t, 4), "coverage_weight": weight,
+                best = {"_key": key, "threshold": round(t, 4), "coverage_weight": weight, "focus_weight": focus,
                         "objective": round(objective, 4), "abstain_f1": round(abstain["f1"], 4)}
     assert best is not None, "no questions to calibrate on"
     best.pop("_key")
     fitted_on = f"dev ({len(items)} questions)"
     summary = {**best, "fitted_on": fitted_on, "fitted_at": time.strftime("%Y-%m-%d")}
-    return Calibration(best["threshold"], best["coverage_weight"], f"fitted now ({fitted_on})"), summary
+    fitted = Calibration(best["threshold"], best["coverage_weight"], f"fitted now ({fitted_on})", best["focus_weight"])
+    return fitted, summary

@@ -6,14 +6,17 @@ import statistics
 import time
 from typing import Any
 
-from evals.baseline import LangChainBaseline
+from evals.baseline import HybridTopChunkBaseline, LangChainBaseline
 from evals.dataset import Item
 from evals.scoring import (
+    FAILURE_CLASSES,
     Passage,
     answer_words,
     cited_sentence_share,
     evidence_run,
     fact_coverage,
+    failure_class,
+    hygiene_defects,
     locate,
     normalise_text,
     overlaps,
@@ -58,7 +61,7 @@ def stride_row(
         for aid, gs, ge in gold
     )
     cov = fact_coverage(result.answer, item.key_facts) if item.answerable and not result.abstained else 0.0
-    return {
+    row = {
         "id": item.id, "split": item.split, "kind": item.kind, "question": item.question,
         "history": [list(t) for t in item.history], "answerable": item.answerable,
         "gold_answer": item.gold_answer, "answer": result.answer, "abstained": result.abstained,
@@ -72,13 +75,17 @@ def stride_row(
         "run": evidence_run(passages, gold), "qrels": {f"gold{i}": 1 for i in range(len(gold))},
         "retrieved": [{"chunk_id": h.chunk_id, "article_id": h.chunk.article_id, "section": h.chunk.section_label,
                        "score": round(h.score, 4), "text": h.chunk.text} for h in result.hits[:5]],
+        "answer_type": result.provenance.query.answer_type if result.provenance.query else None,
+        "defects": [] if result.abstained else hygiene_defects(result.answer, [c.section for c in result.citations]),
         "latency_ms": latency_ms,
     }
+    row["failure"] = failure_class(row)
+    return row
 
 
-def baseline_row(item: Item, baseline: LangChainBaseline) -> dict[str, Any]:
-    gold = _gold_spans(item, baseline.raw)
-    res = baseline.ask(item.question)
+def baseline_row(item: Item, baseline: LangChainBaseline | HybridTopChunkBaseline) -> dict[str, Any]:
+    gold = _gold_spans(item, baseline.texts)
+    res = baseline.ask(item.question, [Turn(r, c) for r, c in item.history])
     passages = [Passage(doc, aid, s, e) for doc, aid, s, e in res.passages]
     top = passages[0] if passages else None
     on_gold = bool(top) and any(
@@ -87,7 +94,8 @@ def baseline_row(item: Item, baseline: LangChainBaseline) -> dict[str, Any]:
     cited = sum(bool(top) and aid == top.article_id and overlaps((top.start, top.end), (gs, ge)) > 0  # type: ignore[union-attr]
                 for aid, gs, ge in gold)
     return {
-        "id": item.id, "answer": res.answer, "abstained": False, "words": answer_words(res.answer),
+        "id": item.id, "kind": item.kind, "answer": res.answer, "abstained": False, "words": answer_words(res.answer),
+        "defects": hygiene_defects(res.answer, []) if item.answerable else [],
         "fact_coverage": fact_coverage(res.answer, item.key_facts) if item.answerable else 0.0,
         "citations": [{"verbatim": True, "on_gold": on_gold}] if top else [],
         "gold_found": len(gold), "gold_cited": cited, "cited_share": 1.0 if top else 0.0,
@@ -105,6 +113,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fp = sum(1 for r in rows if r["answerable"] and r["abstained"])
     fn = sum(1 for r in rows if not r["answerable"] and not r["abstained"])
     lat = [r["latency_ms"] for r in rows]
+    adjacent = [r for r in rows if r.get("kind") == "adjacent"]
     mean = statistics.fmean
     return {
         "n_questions": len(rows),
@@ -126,6 +135,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "cited_sentence_share": mean([r["cited_share"] for r in answered]) if answered else 0.0,
         },
         "abstain": prf(tp, fp, fn),
+        "adjacent_declined": mean([r["abstained"] for r in adjacent]) if adjacent else 0.0,
+        "hygiene_defects": sum(bool(r.get("defects")) for r in answered),
+        "failures": {c: sum(r.get("failure") == c for r in rows) for c in FAILURE_CLASSES},
         "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
     }
 
@@ -150,6 +162,9 @@ def evaluate(
     ``raw`` is each article's text as read, which quotes must be verbatim in."""
     rows = run_stride(engine, items, raw)
     out: dict[str, Any] = {"n_questions": len(items), **aggregate(rows), "rows": rows}
+    hybrid = HybridTopChunkBaseline(engine)
+    hrows = [baseline_row(i, hybrid) for i in items]
+    out["baseline_hybrid"] = {**aggregate(hrows), "name": hybrid.name, "rows": hrows}
     if baseline_embeddings is not None:
         baseline = LangChainBaseline(raw, baseline_embeddings)
         brows = [baseline_row(i, baseline) for i in items]

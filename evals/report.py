@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evals.scoring import FAILURE_CLASSES
+
 # (label, path into the metrics dict, higher is better)
 HEADLINE: list[tuple[str, tuple[str, ...], bool]] = [
     ("recall@1", ("retrieval", "recall@1"), True),
@@ -17,6 +19,8 @@ HEADLINE: list[tuple[str, tuple[str, ...], bool]] = [
     ("all facts present", ("fact_all",), True),
     ("answer words (mean)", ("answer_words",), False),
     ("false declines", ("false_declines",), False),
+    ("adjacent topics declined", ("adjacent_declined",), True),
+    ("answers with hygiene defects", ("hygiene_defects",), False),
     ("quote verbatim", ("citations", "quote_verbatim"), True),
     ("quote precision", ("citations", "quote_precision"), True),
     ("citation recall", ("citations", "citation_recall"), True),
@@ -39,18 +43,20 @@ def get(metrics: dict[str, Any], path: tuple[str, ...]) -> float | None:
 
 
 def failing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows that failed, worst first: wrong decline decision, then missing facts."""
+    """Rows that failed, grouped by failure class (in ``FAILURE_CLASSES`` order), each with why."""
+    order = {c: i for i, c in enumerate(FAILURE_CLASSES)}
     out = []
     for r in rows:
-        if r["answerable"] and r["abstained"]:
-            out.append((0, r, "declined an answerable question"))
-        elif not r["answerable"] and not r["abstained"]:
-            out.append((0, r, "answered an unanswerable question"))
-        elif r["answerable"] and r["fact_coverage"] < 1:
-            out.append((1, r, "missing: " + "; ".join(r["missing_facts"])))
-        elif any(not c["verbatim"] for c in r["citations"]):
-            out.append((1, r, "a quote is not verbatim"))
-    return [dict(r, why=why) for _, r, why in sorted(out, key=lambda x: (x[0], x[1].get("fact_coverage", 0)))]
+        failure = r.get("failure")
+        if any(not c["verbatim"] for c in r["citations"]):
+            out.append((-1, r, "a quote is not verbatim"))
+        elif failure:
+            detail = {"hygiene": "; ".join(r.get("defects", [])), "missing context": "opens with a dangling pronoun"}
+            missing = "missing: " + "; ".join(r["missing_facts"]) if r["missing_facts"] else ""
+            why = detail.get(failure) or ("" if "decline" in failure else missing)
+            out.append((order[failure], r, f"{failure}: {why}" if why else failure))
+    ranked = sorted(out, key=lambda x: (x[0], x[1].get("fact_coverage", 0)))
+    return [dict(r, why=why) for _, r, why in ranked]
 
 
 def print_report(result: dict[str, Any], previous: dict[str, Any] | None = None, max_failures: int = 15) -> None:
@@ -60,22 +66,25 @@ def print_report(result: dict[str, Any], previous: dict[str, Any] | None = None,
     console = Console()
     fails = failing(result["rows"])
     if fails:
+        counts = result.get("failures", {})
+        console.print("Failures by class: " + ", ".join(f"{c} {n}" for c, n in counts.items() if n))
         t = Table(title=f"Failing questions ({len(fails)} of {result['n_questions']})", show_lines=False)
         for col in ("id", "kind", "question", "why"):
             t.add_column(col, overflow="fold", max_width=60 if col != "id" else 6)
         for r in fails[:max_failures]:
             t.add_row(r["id"], r["kind"], r["question"], r["why"])
         console.print(t)
-    t = Table(title=f"Stride vs baseline — split {result.get('split', '?')}, {result['n_questions']} questions")
+    t = Table(title=f"Stride vs baselines — split {result.get('split', '?')}, {result['n_questions']} questions")
     t.add_column("metric")
     t.add_column("Stride", justify="right")
-    t.add_column("baseline", justify="right")
+    t.add_column("hybrid top chunk", justify="right")
+    t.add_column("LangChain", justify="right")
     if previous:
         t.add_column("Δ vs previous", justify="right")
-    base = result.get("baseline", {})
+    base, hybrid = result.get("baseline", {}), result.get("baseline_hybrid", {})
     for label, path, higher in HEADLINE:
-        v, b = get(result, path), get(base, path)
-        row = [label, "—" if v is None else f"{v:.3f}", "—" if b is None else f"{b:.3f}"]
+        v, h, b = get(result, path), get(hybrid, path), get(base, path)
+        row = [label, *("—" if x is None else f"{x:.3f}" for x in (v, h, b))]
         if previous:
             p = get(previous, path)
             if v is None or p is None:

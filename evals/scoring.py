@@ -41,6 +41,66 @@ def cited_sentence_share(answer: str) -> float:
     return sum(bool(re.search(r"\[\d+\]\s*$", s)) for s in sentences) / len(sentences) if sentences else 0.0
 
 
+PRONOUN_OPENING = re.compile(r"^(they|it|its|their|them|these|those|this|he|she|his|her)\b", re.IGNORECASE)
+# "It may be challenging to ...": an expletive "it" has no referent to miss.
+EXPLETIVE_IT = re.compile(
+    r"^it(['’]s|\s+(is|was|may be|might be|can be|will be|would be))\s+\w+\s+(to|that|if|whether)\b", re.IGNORECASE
+)
+
+
+def hygiene_defects(answer: str, cited_sections: Sequence[str]) -> list[str]:
+    """What a careful editor would never let through, by name: an article's own question ("question"),
+    a lead-in ending in ":" with no items after it ("empty_lead_in"), an opening sentence that starts
+    with a pronoun whose referent the answer never gives ("dangling_pronoun"), a quote from a reference
+    list ("reference_quote")."""
+    from service.answering.citations import split_sentences
+
+    defects = []
+    sentences = [MARKER.sub("", s).strip() for s in split_sentences(answer.strip())]
+    sentences = [s for s in sentences if s]
+    if any(s.endswith("?") for s in sentences):
+        defects.append("question")
+    # What stands before each citation marker is one quoted unit: a unit ending in ":" announced items it lacks.
+    if any(piece.strip().endswith(":") for piece in re.split(r"\[\d+\]", answer)):
+        defects.append("empty_lead_in")
+    if sentences and PRONOUN_OPENING.match(sentences[0]) and not EXPLETIVE_IT.match(sentences[0]):
+        defects.append("dangling_pronoun")
+    if any(section.split(" > ")[-1] == "References" for section in cited_sections):
+        defects.append("reference_quote")
+    return defects
+
+
+FAILURE_CLASSES = (
+    "false decline", "missed decline", "hygiene", "missing context", "retrieval miss", "wrong unit type",
+    "incomplete set",
+)
+
+
+def failure_class(row: dict[str, object]) -> str | None:
+    """Why a question failed, the first that applies in ``FAILURE_CLASSES`` order; None when it did not."""
+    answerable, abstained = bool(row["answerable"]), bool(row["abstained"])
+    if answerable and abstained:
+        return "false decline"
+    if not answerable:
+        return None if abstained else "missed decline"
+    defects = row.get("defects") or []
+    assert isinstance(defects, list)
+    if "dangling_pronoun" in defects:
+        return "missing context"
+    if defects:
+        return "hygiene"
+    if float(row["fact_coverage"]) >= 1.0:  # type: ignore[arg-type]
+        return None
+    run = row.get("run") or {}
+    assert isinstance(run, dict)
+    top5 = sorted(run, key=lambda d: -run[d])[:5]
+    if row.get("gold_found") and not any(d.startswith("gold") for d in top5):
+        return "retrieval miss"
+    if not row.get("gold_cited"):
+        return "wrong unit type"
+    return "incomplete set"
+
+
 def locate(text: str, span: str) -> tuple[int, int] | None:
     i = text.find(span)
     return (i, i + len(span)) if i >= 0 else None

@@ -1,7 +1,8 @@
 """Grid search of retrieval and answering parameters on the **dev** split (never the test split).
 
-    python -m evals.tune retrieval     # fusion, weights
-    python -m evals.tune answering     # sentence selection
+    python -m evals.tune retrieval               # fusion, weights
+    python -m evals.tune answering               # selection thresholds and budgets
+    python -m evals.tune selection [OUT.json]    # fit the unit-selection weights (default artifacts/selection.json)
 
 Prints one line per setting, best last; the chosen values become the defaults in
 service/answering/retrieval.py (RetrievalParams) and service/answering/compose.py (AnswerParams).
@@ -10,8 +11,10 @@ service/answering/retrieval.py (RetrievalParams) and service/answering/compose.p
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from evals.dataset import load_items
 from evals.harness import aggregate, run_stride
@@ -23,6 +26,7 @@ from service.answering.engine import Engine
 from service.answering.query import Turn
 from service.answering.rerank import SentenceReranker
 from service.answering.retrieval import RetrievalParams
+from service.answering.selection import FEATURES, SelectionModel
 
 
 def tune_retrieval(engine: Engine) -> None:
@@ -53,27 +57,42 @@ def tune_answering(engine: Engine, settings: Settings) -> None:
     items = load_items("dev")
     raw = raw_texts(settings.corpus_dir, settings.max_file_bytes)
     base = engine.answering
+    model = SelectionModel.load()
     results = []
-    grid = itertools.product([0.8, 1.2], [0.25, 0.5], [0.1, 0.2, 0.35], [2, 3], [3, 4])
-    for lw, rw, margin, units, window in grid:
-        params = replace(base, lexical_weight=lw, rank_weight=rw, margin=margin, max_units=units, max_window=window,
-                         max_words=85)
-        m = aggregate(run_stride(engine.with_parts(answerer=ExtractiveAnswerer(params)), items, raw))
-        # Completeness first (the product's promise), precision as the tie-breaker, within the word budget.
-        key = m["fact_coverage"] + 0.25 * m["citations"]["quote_precision"] - (1.0 if m["answer_words"] > 85 else 0.0)
-        results.append((key, lw, rw, margin, f"{units}/{window}", m))
-    for _, lw, rw, margin, shape, m in sorted(results, key=lambda r: r[0])[-12:]:
-        print(f"lex={lw:<4} rank={rw:<4} margin={margin:<5} units/window={shape} facts={m['fact_coverage']:.3f} "
-              f"all={m['fact_all']:.3f} words={m['answer_words']:.1f} qprec={m['citations']['quote_precision']:.3f} "
-              f"crec={m['citations']['citation_recall']:.3f} abstF1={m['abstain']['f1']:.3f}")
+    grid = itertools.product([0.3, 0.5, 0.7], [0.1, 0.25], [3, 4], [85, 100], [4, 6])
+    for keep, floor, units, words, chunks in grid:
+        params = replace(base, keep_ratio=keep, min_probability=floor, max_units=units, max_words=words,
+                         chunks_considered=chunks)
+        m = aggregate(run_stride(engine.with_parts(answerer=ExtractiveAnswerer(params, model)), items, raw))
+        # Completeness first (the product's promise), within the 90-word mean the answers must keep to.
+        key = m["fact_coverage"] + 0.1 * m["citations"]["citation_recall"] - (1.0 if m["answer_words"] > 88 else 0.0)
+        results.append((key, params, m))
+    for _, p, m in sorted(results, key=lambda r: r[0])[-10:]:
+        print(f"keep={p.keep_ratio} floor={p.min_probability} units={p.max_units} words={p.max_words} "
+              f"chunks={p.chunks_considered} facts={m['fact_coverage']:.3f} words={m['answer_words']:.1f} "
+              f"crec={m['citations']['citation_recall']:.3f} hygiene={m['hygiene_defects']}")
+
+
+def fit(engine: Engine, out: Path) -> None:
+    from evals.select_fit import fit_selection
+
+    _, summary = fit_selection(engine, load_items("dev"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("coef", "features")}))
+    print(f"wrote {out}; ship it by copying it to service/answering/selection.json and committing")
 
 
 def main() -> None:
     settings = Settings()
-    engine = Engine.load(settings)
     what = sys.argv[1] if len(sys.argv) > 1 else "retrieval"
+    # Fitting the selection weights must not need the weights it replaces (they may be stale).
+    neutral = SelectionModel(tuple(0.0 for _ in FEATURES), 0.0, "neutral") if what == "selection" else None
+    engine = Engine.load(settings, selection=neutral)
     if what == "retrieval":
         tune_retrieval(engine)
+    elif what == "selection":
+        fit(engine, Path(sys.argv[2]) if len(sys.argv) > 2 else Path("artifacts/selection.json"))
     else:
         tune_answering(engine, settings)
 

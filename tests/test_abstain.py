@@ -31,15 +31,15 @@ def query(coverage: float) -> Query:
 
 def test_confidence_is_the_best_sentence_cosine_among_the_top_three_hits() -> None:
     hits = [hit(0.4), hit(0.7), hit(0.5), hit(0.9)]  # the fourth hit is not looked at
-    assert confidence(query(1.0), hits, coverage_weight=0.3) == pytest.approx(0.7, abs=1e-12)
+    assert confidence(query(1.0), hits, Calibration(coverage_weight=0.3)) == pytest.approx(0.7, abs=1e-12)
 
 
 def test_confidence_is_lowered_by_unknown_query_words() -> None:
-    assert confidence(query(0.5), [hit(0.7)], coverage_weight=0.3) == pytest.approx(0.55, abs=1e-12)
+    assert confidence(query(0.5), [hit(0.7)], Calibration(coverage_weight=0.3)) == pytest.approx(0.55, abs=1e-12)
 
 
 def test_confidence_without_hits_is_zero() -> None:
-    assert confidence(query(0.0), [], coverage_weight=0.3) == 0.0
+    assert confidence(query(0.0), [], Calibration(coverage_weight=0.3)) == 0.0
 
 
 def test_calibration_loads_fitted_values_and_names_the_file(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from evals.dataset import load_items
-from evals.scoring import answer_words
+from evals.scoring import answer_words, hygiene_defects
 from service.answering.query import Turn
 
 
@@ -77,4 +78,33 @@ def test_every_dev_answer_is_cited_verbatim_and_never_quotes_references(real_eng
             text = real_engine.article(c.article_id).text
             assert text[c.start : c.end] == c.quote
             assert c.section != "References"
-        assert answer_words(r.answer) <= real_engine.answering.max_words, r.answer
+        assert answer_words(r.answer) <= real_engine.answering.steps_words, r.answer
+
+
+def _starters() -> list[str]:
+    """The starter questions the chat page and widget offer, read from the widget itself."""
+    widget = Path(__file__).resolve().parent.parent / "service" / "api" / "static" / "widget.js"
+    js = widget.read_text(encoding="utf-8")
+    block = re.search(r"var STARTERS = \[(.*?)\];", js, re.DOTALL)
+    assert block is not None
+    return re.findall(r'"([^"]+)"', block.group(1))
+
+
+# What each starter's answer must say (alternatives as the articles word them); keyed by the question,
+# so a new starter without an entry fails until someone writes down what it should answer.
+STARTER_CONTENT = {
+    "I weigh 70 kg. How much protein do I need each day to build muscle?": [["112–154"]],
+    "Which muscles does running work?": [["quad"], ["hamstring"], ["glute"]],
+    "What do the glutes do when running?": [["pelvis", "hip extension"]],
+    "How often should runners do strength training?": [["2 strength sessions per week", "two to three times",
+                                                        "Two sessions per week"]],
+}
+
+
+@pytest.mark.parametrize("question", _starters())
+def test_every_starter_question_gets_the_right_content_without_hygiene_defects(real_engine, question: str) -> None:
+    r = real_engine.chat(question)
+    assert not r.abstained, r.answer
+    missing = [group for group in STARTER_CONTENT[question] if not any(alt in r.answer for alt in group)]
+    assert not missing, (missing, r.answer)
+    assert hygiene_defects(r.answer, [c.section for c in r.citations]) == [], r.answer

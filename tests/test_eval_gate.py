@@ -52,3 +52,10 @@ def test_stride_beats_the_langchain_baseline_on_retrieval_and_abstention(eval_re
     assert eval_result["retrieval"]["recall@5"] > base["retrieval"]["recall@5"]
     assert eval_result["abstain"]["f1"] > base["abstain"]["f1"]
     assert eval_result["answer_words"] < base["answer_words"]
+
+
+def test_answering_adds_to_retrieval_alone(eval_result) -> None:
+    """Beside the same hybrid retrieval's top chunk cut to the same budget: more key facts, no hygiene defects."""
+    hybrid = eval_result["baseline_hybrid"]
+    assert eval_result["fact_coverage"] > hybrid["fact_coverage"] > 0
+    assert eval_result["hygiene_defects"] == 0 < hybrid["hygiene_defects"]

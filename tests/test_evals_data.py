@@ -18,7 +18,7 @@ ARTICLE_FILES = {
 
 def test_ids_are_unique_and_there_are_enough_questions() -> None:
     items = load_items("all")
-    assert len(items) >= 80
+    assert len(items) >= 170
     assert len({i.id for i in items}) == len(items)
 
 
@@ -42,8 +42,11 @@ def test_answerable_items_have_facts_and_evidence_and_unanswerable_have_none() -
 def test_mix_of_kinds_and_splits() -> None:
     items = load_items("all")
     kinds = Counter(i.kind for i in items)
-    assert kinds["follow_up"] >= 6
-    assert sum(not i.answerable for i in items) >= 15
+    assert kinds["follow_up"] >= 20 and kinds["chat"] >= 30 and kinds["set"] >= 20
+    assert kinds["procedure"] >= 15 and kinds["definition"] >= 10
+    assert sum(1 for i in items if i.kind == "follow_up" and sum(r == "user" for r, _ in i.history) >= 2) >= 3
+    assert sum(not i.answerable for i in items) >= 35 and kinds["adjacent"] >= 20
+    assert all(not i.answerable for i in items if i.kind == "adjacent")
     assert all(i.history for i in items if i.kind == "follow_up")
     splits = Counter(i.split for i in items)
     assert abs(splits["dev"] - splits["test"]) <= 0.1 * len(items)

@@ -14,6 +14,8 @@ from evals.scoring import (
     cited_sentence_share,
     evidence_run,
     fact_coverage,
+    failure_class,
+    hygiene_defects,
     locate,
     normalise_text,
     overlaps,
@@ -137,3 +139,41 @@ def item(split: str) -> Item:
 def test_fit_calibration_refuses_questions_outside_the_dev_split() -> None:
     with pytest.raises(ValueError, match="dev split only"):
         fit_calibration(None, [item("dev"), item("test")], {})  # type: ignore[arg-type]
+
+
+# --- answer hygiene and failure classes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "sections", "defects"), [
+    ("The glutes extend the hip. [1]", ["Glutes"], []),
+    ("But what muscles does running work, exactly? [1]", [""], ["question"]),
+    ("Warm-up exercises for runners include: [1]", [""], ["empty_lead_in"]),
+    ("To do a clamshell: 1. Lay down on your side. 2. Bend your knees. [1]", [""], []),
+    ("They contract during the swing phase. [1]", [""], ["dangling_pronoun"]),
+    ("Hip Flexors: They contract during the swing phase. [1]", [""], []),
+    ("It may be challenging to determine if a weak hip is the source. [1]", [""], []),
+    ("Hip muscle loads during running. [1]", ["References"], ["reference_quote"]),
+])
+def test_hygiene_defects_name_what_an_editor_would_cut(answer: str, sections: list[str], defects: list[str]) -> None:
+    assert hygiene_defects(answer, sections) == defects
+
+
+def _row(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {"answerable": True, "abstained": False, "defects": [], "fact_coverage": 0.5,
+                               "run": {"gold0": 1000.0}, "gold_found": 1, "gold_cited": 1}
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize(("row", "failure"), [
+    (_row(abstained=True), "false decline"),
+    (_row(answerable=False), "missed decline"),
+    (_row(answerable=False, abstained=True), None),
+    (_row(defects=["dangling_pronoun"]), "missing context"),
+    (_row(defects=["question"]), "hygiene"),
+    (_row(fact_coverage=1.0), None),
+    (_row(run={f"p:{i}": 1000.0 - i for i in range(6)}), "retrieval miss"),
+    (_row(gold_cited=0), "wrong unit type"),
+    (_row(), "incomplete set"),
+])
+def test_failure_class_is_the_first_that_applies(row: dict[str, object], failure: str | None) -> None:
+    assert failure_class(row) == failure

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.answering.query import Query
 from service.answering.retrieval import Hit
+from service.answering.text import stem
 
 SHIPPED_CALIBRATION = Path(__file__).with_name("calibration.json")
 
@@ -28,8 +30,9 @@ OUT_OF_SCOPE = (
 @dataclass(frozen=True)
 class Calibration:
     threshold: float = 0.45
-    coverage_weight: float = 0.3
+    coverage_weight: float = 0.3  # lowers confidence for question words the corpus never uses
     source: str = "default"
+    focus_weight: float = 0.0  # lowers it for a focus the articles mention in passing at most
 
     @classmethod
     def load(cls, path: Path = SHIPPED_CALIBRATION, override: float | None = None) -> Calibration:
@@ -37,21 +40,48 @@ class Calibration:
         cal = cls()
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
-            cal = cls(
-                float(data["threshold"]), float(data["coverage_weight"]), f"{path.name} ({data.get('fitted_on', '?')})"
-            )
+            cal = cls(float(data["threshold"]), float(data["coverage_weight"]),
+                      f"{path.name} ({data.get('fitted_on', '?')})", float(data.get("focus_weight", 0.0)))
         if override is not None:
-            cal = cls(override, cal.coverage_weight, "STRIDE_ABSTAIN_THRESHOLD")
+            cal = cls(override, cal.coverage_weight, "STRIDE_ABSTAIN_THRESHOLD", cal.focus_weight)
         return cal
 
 
-def confidence(query: Query, hits: list[Hit], coverage_weight: float) -> float:
+def confidence(query: Query, hits: list[Hit], calibration: Calibration, focus_covered: float = 1.0) -> float:
     """How well the best evidence matches: the best sentence's cosine among the top chunks, lowered
-    when the question's words are unknown to the corpus (a topic the articles never mention)."""
+    when the question's words are unknown to the corpus, and when what it asks about is a topic the
+    articles never discuss (``focus_covered``, from ``focus_coverage``)."""
     if not hits:
         return 0.0
     best = max(h.best_sentence_cos for h in hits[:3])
-    return best - coverage_weight * (1.0 - query.coverage)
+    return (best - calibration.coverage_weight * (1.0 - query.coverage)
+            - calibration.focus_weight * (1.0 - focus_covered))
+
+
+def focus_coverage(query: Query, mentions: Mapping[str, int], discussed: set[str], min_mentions: int = 2) -> float:
+    """How much of what the question asks about the articles discuss: the mean of the share of its focus
+    words named in at least ``min_mentions`` answerable sentences (reference lists and a passing mention
+    don't count) or lay names of a lexicon concept the articles discuss ("butt" for the glutes), and the
+    share of its two-word focus phrases the articles use together ("shin splints": never)."""
+    if not query.focus:
+        return 1.0
+
+    def named(word: str) -> bool:
+        return mentions.get(stem(word), 0) >= min_mentions
+
+    def lay(word: str) -> bool:  # a name the articles don't use for a concept they discuss
+        return not named(word) and any(
+            c.id in discussed and any(word in t.split() for t in c.terms) for c in query.concepts
+        )
+
+    words = sum(named(w) or lay(w) for w in query.focus) / len(query.focus)
+    if not query.focus_pairs:
+        return words
+    phrases = sum(
+        mentions.get(f"{stem(a)} {stem(b)}", 0) >= 1 or (lay(a) and named(b)) or (lay(b) and named(a))
+        for a, b in query.focus_pairs
+    )
+    return (words + phrases / len(query.focus_pairs)) / 2
 
 
 def decline_text(hits: list[Hit]) -> str:

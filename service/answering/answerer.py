@@ -13,6 +13,7 @@ from service.answering.compose import AnswerParams, compose
 from service.answering.provenance import LLMInfo
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
+from service.answering.selection import SelectionModel
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,15 @@ class Answerer(Protocol):
 
 
 class ExtractiveAnswerer:
-    """Verbatim article sentences, chosen by ``compose``; no model beyond the embedder."""
+    """Verbatim article units, chosen by ``compose`` with the learned selection weights."""
 
-    def __init__(self, params: AnswerParams | None = None) -> None:
+    def __init__(self, params: AnswerParams | None = None, model: SelectionModel | None = None) -> None:
         self._params = params or AnswerParams()
+        self.model = model or SelectionModel.load()
 
     @property
     def params(self) -> AnswerParams:
         return self._params
 
     def draft(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Draft:
-        return Draft(compose(query, qvec, hits, index, self._params), "extractive")
+        return Draft(compose(query, qvec, hits, index, self._params, self.model), "extractive")

@@ -86,6 +86,7 @@ def render(units: list[Unit]) -> Rendered:
 
 MARKER = re.compile(r"\[(\d+)\]")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+LIST_NUMBER_AT_END = re.compile(r"(^|[:\s])\d{1,2}[.)]$")
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,16 @@ def split_sentences(text: str) -> list[str]:
     import pysbd
 
     pieces = [p.strip() for p in pysbd.Segmenter(language="en", clean=False).segment(text) if p.strip()]
-    out: list[str] = []
+    joined: list[str] = []
     for p in pieces:
+        # pysbd ends a sentence at a lead-in's colon and at a step number ("To do a squat:" | "1." |
+        # "Stand ..."): both belong to what follows them.
+        if joined and (joined[-1].endswith(":") or LIST_NUMBER_AT_END.search(joined[-1])):
+            joined[-1] += " " + p
+        else:
+            joined.append(p)
+    out: list[str] = []
+    for p in joined:
         # pysbd can leave a marker at the start of the next piece; it belongs to the previous one.
         lead = re.match(r"^((?:\[\d+\]\s*)+)(.*)$", p)
         if lead and out:

@@ -1,7 +1,9 @@
 """Compose a short extractive answer from retrieved chunks. Pure.
 
-An answer is a few *units* (``citations.Unit``): one article sentence, a list with its lead-in, or
-a table row read with its header, each quoting the exact article span it came from.
+Candidates come from the articles' structure (``units``): sentence windows, lists with their lead-in,
+numbered steps, single items, table rows. Each is scored by the learned ``SelectionModel``; the best
+is taken, then others that are nearly as likely, add something new (maximal marginal relevance) and
+fit the word budget of the question's answer type. Every unit quotes the exact article span it shows.
 """
 
 from __future__ import annotations
@@ -10,220 +12,112 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.models import Chunk
-from ingest.sentences import LIST_MARKER
 from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
-from service.answering.text import stem, stems
+from service.answering.selection import SelectionModel, features
+from service.answering.text import stems
+from service.answering.units import Candidate, candidates
 
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Tuned on the dev split (evals)."""
+    """Tuned on the dev split (``python -m evals.tune answering``)."""
 
-    max_words: int = 85
-    max_units: int = 2  # windows per answer
-    max_window: int = 3  # sentences per window
-    chunks_considered: int = 3
-    lexical_weight: float = 1.2
-    rank_weight: float = 0.5
-    length_penalty: float = 0.05
-    margin: float = 0.2  # a second window must score within this of the best one
-
-
-def _is_question(sentence: str) -> bool:
-    return sentence.rstrip().endswith("?")
+    max_words: int = 100  # budget of most answers
+    set_words: int = 110  # a set is answered by the set
+    steps_words: int = 150  # a procedure by all its steps
+    max_units: int = 4
+    max_window: int = 3  # sentences per prose window
+    chunks_considered: int = 4
+    keep_ratio: float = 0.7  # a further unit must be this likely relative to the best
+    min_probability: float = 0.1
+    redundancy: float = 0.85  # cosine above which a unit repeats one already chosen
 
 
-def _list_run(chunk: Chunk, si: int) -> tuple[int, int] | None:
-    """The sentence range (first, last) of the list that sentence ``si`` belongs to, with its
-    lead-in (the sentence ending with ':' just before the items), or None if it is not in a list."""
-    sents = chunk.sentences
-    text = chunk.text
-
-    def is_item(i: int) -> bool:
-        return bool(LIST_MARKER.match(text[sents[i][0] : sents[i][1]])) or _line_starts_with_marker(text, sents[i][0])
-
-    if not (is_item(si) or text[sents[si][0] : sents[si][1]].rstrip().endswith(":")):
-        return None
-    first = si
-    while first > 0 and is_item(first):
-        first -= 1
-    last = si if is_item(si) else si + 1
-    if last >= len(sents):
-        return None
-    while last + 1 < len(sents) and is_item(last + 1):
-        last += 1
-    return first, last
+def budget(query: Query, params: AnswerParams) -> int:
+    if query.answer_type == "set":
+        return params.set_words
+    if query.answer_type == "procedure":
+        return params.steps_words
+    return params.max_words
 
 
-def _line_starts_with_marker(text: str, pos: int) -> bool:
-    line_start = text.rfind("\n", 0, pos) + 1
-    return bool(LIST_MARKER.match(text[line_start : pos + 2]))
+def _repeats(c: Candidate, chosen: list[Candidate], redundancy: float) -> bool:
+    for o in chosen:
+        if o.hit.chunk_id == c.hit.chunk_id and not (c.end <= o.start or o.end <= c.start):
+            return True  # overlapping spans of one chunk
+        if c.vec is not None and o.vec is not None:
+            cos = float(c.vec @ o.vec / ((np.linalg.norm(c.vec) * np.linalg.norm(o.vec)) or 1.0))
+            if cos >= redundancy:
+                return True
+        # One sentence restating a fact already chosen ("needs 112–154g" / "should target 112–154 grams")
+        # is a repeat too; a shorter window without it may still be taken.
+        if any(float(a @ b) >= redundancy for a in c.sentence_vecs for b in o.sentence_vecs):
+            return True
+        sa, sb = stems(c.text), stems(o.text)
+        if sa and sb and len(sa & sb) / min(len(sa), len(sb)) >= 0.7:
+            return True
+    return False
 
 
-def _render_list(chunk: Chunk, first: int, last: int, max_words: int) -> tuple[str, int, int]:
-    """'Lead-in: item; item; item.' and the chunk-relative span it quotes (trimmed to the budget)."""
-    sents = chunk.sentences
-    lead = chunk.text[sents[first][0] : sents[first][1]].strip()
-    items: list[str] = []
-    end = sents[first][1]
-    for i in range(first + 1, last + 1):
-        item = LIST_MARKER.sub("", chunk.text[sents[i][0] : sents[i][1]]).strip().rstrip(".;")
-        if items and len(" ".join([lead, *items, item]).split()) > max_words:
-            break
-        items.append(item)
-        end = sents[i][1]
-    if not lead.endswith(":") and LIST_MARKER.match(lead):
-        lead_text = ""
-        items.insert(0, LIST_MARKER.sub("", lead).rstrip(".;"))
-    else:
-        lead_text = lead
-    body = "; ".join(items)
-    text = f"{lead_text} {body}." if lead_text else f"{body}."
-    return text.strip(), sents[first][0], end
-
-
-def _render_row(chunk: Chunk, row: str) -> str:
-    cells = [c.strip() for c in row.strip().strip("|").split("|")]
-    header = [c.strip() for c in chunk.prefix.strip().strip("|").split("|")] if chunk.prefix else []
-    if len(header) == len(cells) and len(cells) > 1:
-        rest = "; ".join(f"{h.lower()}: {c}" for h, c in zip(header[1:], cells[1:], strict=True))
-        return f"{cells[0]} — {rest}."
-    return " — ".join(cells) + "."
-
-
-def _unit_for(hit: Hit, si: int, score: float, rank: int, max_words: int) -> Unit:
-    chunk = hit.chunk
-    s, e = chunk.sentences[si]
-    sentence = chunk.text[s:e]
-    if chunk.kind == "table" and sentence.strip().startswith("|"):
-        return Unit(_render_row(chunk, sentence), hit, s, e, score, rank)
-    run = _list_run(chunk, si)
-    if run is not None:
-        text, start, end = _render_list(chunk, run[0], run[1], max_words)
-        return Unit(text, hit, start, end, score, rank)
-    return Unit(sentence.strip(), hit, s, e, score, rank)
-
-
-def lexical_support(query: Query, own_terms: set[str], sentence: str) -> float:
-    """How much of the question a sentence speaks to: half its own words, half its lexicon concepts
-    (a sentence naming "gluteus maximus" speaks to a question about the "butt")."""
-    sent = stems(sentence)
-    own = len(own_terms & sent) / len(own_terms) if own_terms else 0.0
-    if not query.concepts:
-        return own
-    lowered = sentence.lower()
-    hit = sum(1 for c in query.concepts if any(t in lowered for t in c.terms))
-    return 0.5 * own + 0.5 * hit / len(query.concepts)
-
-
-def _near_duplicate(a: Unit, b: Unit) -> bool:
-    """Same words, or the same meaning (the articles often restate a fact in their FAQ)."""
-    if a.vec is not None and b.vec is not None and float(a.vec @ b.vec) >= 0.85:
-        return True
-    sa, sb = stems(a.text), stems(b.text)
-    return bool(sa and sb) and len(sa & sb) / min(len(sa), len(sb)) >= 0.7
-
-
-def _paragraph_runs(chunk: Chunk) -> list[list[int]]:
-    """Sentence indexes grouped by line: a window never crosses a line break (a new paragraph,
-    list item or table row)."""
-    runs: list[list[int]] = []
-    prev_end = None
-    for i, (s, e) in enumerate(chunk.sentences):
-        if prev_end is None or "\n" in chunk.text[prev_end:s]:
-            runs.append([])
-        runs[-1].append(i)
-        prev_end = e
-    return runs
-
-
-def _window_units(hit: Hit, first: int, last: int, score: float, rank: int, params: AnswerParams) -> list[Unit]:
-    """The units of a sentence window: a list or table row becomes one rendered unit; prose keeps
-    each sentence, all quoting the window's span."""
-    chunk = hit.chunk
-    if first == last:
-        return [_unit_for(hit, first, score, rank, params.max_words)]
-    tail: list[Unit] = []
-    if chunk.text[chunk.sentences[last][0] : chunk.sentences[last][1]].rstrip().endswith(":"):
-        # The window ends by introducing a list: the list (with that lead-in) belongs to it.
-        tail = [_unit_for(hit, last, score, rank, params.max_words)]
-        last -= 1
-    s, e = chunk.sentences[first][0], chunk.sentences[last][1]
-    return [
-        Unit(chunk.text[a:b].strip(), hit, s, e, score, rank)
-        for a, b in chunk.sentences[first : last + 1]
-    ] + tail
-
-
-def compose(query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> list[Unit]:
-    """The best sentence window (and a second one when it is nearly as good, e.g. from another
-    article), in reading order; each unit cites the window it came from."""
+def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> tuple[list[Candidate], float]:
+    """The candidate units of the top answerable chunks, and the best chunk's score."""
     considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
     if not considered:
+        return [], 0.0
+    return candidates(considered, index, params.max_window, budget(query, params)), considered[0].score
+
+
+def score_candidates(
+    query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams, model: SelectionModel
+) -> tuple[list[Candidate], np.ndarray]:
+    """The candidate units of the top chunks and each one's probability of answering."""
+    cands, top_score = gather(query, hits, index, params)
+    if not cands:
+        return [], np.zeros(0)
+    return cands, model.probability(features(query, qvec, cands, top_score))
+
+
+def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams) -> list[Candidate]:
+    """The most likely unit, then others nearly as likely that add something new, within the budget."""
+    if not cands:
         return []
-    top_score = considered[0].score
-    own_terms = {stem(w) for w in query.content}
-    windows: list[tuple[float, Hit, int, int, int]] = []
-    for rank, hit in enumerate(considered):
-        chunk = hit.chunk
-        vecs = [index.sentence_vector(hit.index, i) for i in range(len(chunk.sentences))]
-        for run in _paragraph_runs(chunk):
-            for a in range(len(run)):
-                for b in range(a, min(a + params.max_window, len(run))):
-                    first, last = run[a], run[b]
-                    text = chunk.text[chunk.sentences[first][0] : chunk.sentences[last][1]]
-                    if _is_question(text) or (len(text.split()) < 4 and not LIST_MARKER.match(text)):
-                        continue
-                    vs = [v for v in vecs[first : last + 1] if v is not None]
-                    if not vs:
-                        continue
-                    mean = np.mean(vs, axis=0)
-                    cos = float(mean @ qvec / (np.linalg.norm(mean) or 1.0))
-                    words = len(text.split())
-                    heading = chunk.section[-1] if chunk.section else ""
-                    score = (
-                        cos
-                        + params.lexical_weight * lexical_support(query, own_terms, f"{heading} {text}")
-                        + params.rank_weight * (hit.score - top_score)
-                        - params.length_penalty * max(0, words - 30) / 30
-                    )
-                    windows.append((score, hit, first, last, rank))
-    windows.sort(key=lambda w: -w[0])
-    chosen: list[Unit] = []
-    spans: list[tuple[str, int, int]] = []
-    words_used = 0
-    for score, hit, first, last, rank in windows:
-        if len(spans) >= params.max_units or (spans and score < windows[0][0] - params.margin):
+    order = np.argsort(-probs, kind="stable")
+    best = float(probs[order[0]])
+    chosen = [cands[int(order[0])]]
+    used = chosen[0].words
+    limit = budget(query, params)
+    for i in order[1:]:
+        c = cands[int(i)]
+        if len(chosen) >= params.max_units or probs[i] < max(params.min_probability, params.keep_ratio * best):
             break
-        s, e = hit.chunk.sentences[first][0], hit.chunk.sentences[last][1]
-        if any(cid == hit.chunk_id and not (e <= cs or ce <= s) for cid, cs, ce in spans):
+        if used + c.words > limit or _repeats(c, chosen, params.redundancy):
             continue
-        units = _window_units(hit, first, last, score, rank, params)
-        for u in units:
-            si = next(
-                (
-                    i
-                    for i, (a, _) in enumerate(hit.chunk.sentences)
-                    if a >= u.start and hit.chunk.text[a:].startswith(u.text[:20])
-                ),
-                first,
-            )
-            u.vec = index.sentence_vector(hit.index, si)
-        if any(_near_duplicate(c, u) for c in chosen for u in units):
-            continue
-        words = sum(u.words for u in units)
-        if spans and words_used + words > params.max_words:
-            continue
-        chosen.extend(units)
-        spans.append((hit.chunk_id, s, e))
-        words_used += words
-    chosen.sort(key=lambda u: (u.rank, u.start))
-    return chosen
+        chosen.append(c)
+        used += c.words
+    return sorted(chosen, key=lambda c: (c.rank, c.start))
+
+
+def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:
+    """One answer unit per shown sentence or item, each followed by the citation of the span it belongs to."""
+    units: list[Unit] = []
+    for c, p in zip(chosen, probs, strict=True):
+        for k, part in enumerate(c.parts):
+            shown = f"{c.label}: {part}" if k == 0 and c.label else part
+            units.append(Unit(shown, c.hit, c.start, c.end, p, c.rank, vec=c.vec))
+    return units
+
+
+def compose(
+    query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams, model: SelectionModel
+) -> list[Unit]:
+    cands, probs = score_candidates(query, qvec, hits, index, params, model)
+    chosen = select(query, cands, probs, params)
+    by_id = {id(c): float(p) for c, p in zip(cands, probs, strict=True)}
+    return to_units(chosen, [by_id[id(c)] for c in chosen])
 
 
 def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | None:

@@ -20,11 +20,12 @@ from service.answering.abstain import (
     Calibration,
     confidence,
     decline_text,
+    focus_coverage,
     is_injection,
 )
 from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
 from service.answering.citations import Citation, render
-from service.answering.compose import AnswerParams, referral_unit
+from service.answering.compose import AnswerParams, gather, referral_unit
 from service.answering.provenance import (
     DeclineReason,
     EngineSettings,
@@ -36,6 +37,8 @@ from service.answering.provenance import (
 from service.answering.query import Query, Turn, analyse
 from service.answering.rerank import CrossEncoderReranker, Reranker, SentenceReranker
 from service.answering.retrieval import Hit, RetrievalParams, SearchIndex
+from service.answering.selection import SelectionModel
+from service.answering.units import Candidate
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class Engine:
         retrieval: RetrievalParams | None = None,
         answering: AnswerParams | None = None,
         calibration: Calibration | None = None,
+        selection: SelectionModel | None = None,
     ) -> Engine:
         """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing.
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
@@ -114,7 +118,7 @@ class Engine:
         reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
         if settings.reranker_model:
             reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
-        answerer: Answerer = ExtractiveAnswerer(answering)
+        answerer: Answerer = ExtractiveAnswerer(answering, selection)
         if settings.llm_base_url:
             from service.answering.llm import LLMAnswerer
 
@@ -202,6 +206,14 @@ class Engine:
         candidates = self._index.candidates(query, qvec, self._retrieval, k, article_id, section, answerable_only)
         return query, qvec, self._reranker.rerank(query, qvec, candidates, self._index)[:k]
 
+    def candidates(
+        self, message: str, history: list[Turn] | None = None
+    ) -> tuple[Query, np.ndarray, list[Candidate], float]:
+        """The candidate answer units chat would choose from (for fitting the selection weights)."""
+        query, qvec, hits = self.retrieve(message, history, k=10, answerable_only=True)
+        cands, top_score = gather(query, hits, self._index, self._answerer.params)
+        return query, qvec, cands, top_score
+
     def search(self, text: str, k: int = 5, article_id: str | None = None, section: str | None = None) -> list[Hit]:
         return self.retrieve(text, [], k, article_id, section)[2]
 
@@ -214,7 +226,8 @@ class Engine:
         query, qvec, hits = self.retrieve(
             message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True
         )
-        conf = confidence(query, hits, self._calibration.coverage_weight)
+        focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
+        conf = confidence(query, hits, self._calibration, focus_covered)
         if conf < self._calibration.threshold:
             return self._decline(decline_text(hits), query, hits, started, "low_confidence", conf)
         draft = self._answerer.draft(query, qvec, hits, self._index)
@@ -264,6 +277,9 @@ class Engine:
                 follow_up_of=query.follow_up_of,
                 corrections=query.corrections,
                 concepts=[c.id for c in query.concepts],
+                answer_type=query.answer_type,
+                focus=query.focus,
+                focus_coverage=round(focus_coverage(query, self._index.mentions, self._index.discussed_concepts), 4),
             ),
             retrieved=[
                 RetrievedChunk(

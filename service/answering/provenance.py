@@ -23,6 +23,9 @@ class QueryInfo(_Frozen):
     follow_up_of: str | None
     corrections: dict[str, str]
     concepts: list[str]  # lexicon concept ids
+    answer_type: str  # what kind of answer the question wants (service.answering.question)
+    focus: list[str]  # what it is about
+    focus_coverage: float  # share of the focus the articles discuss beyond a passing mention
 
 
 class RetrievedChunk(_Frozen):

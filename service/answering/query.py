@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.lexicon import Concept, Lexicon
+from service.answering.question import AnswerType, answer_type, focus_phrases, focus_terms
 from service.answering.text import content_words, correct_spelling, words
 
 ANAPHORA = frozenset("it its it's this that these those they them their one ones there same".split())
@@ -29,6 +30,9 @@ class Query:
     coverage: float  # share of the message's content words the corpus knows
     corrections: dict[str, str] = field(default_factory=dict)
     follow_up_of: str | None = None
+    answer_type: AnswerType = "other"  # from this message's own wording (a follow-up keeps its own)
+    focus: list[str] = field(default_factory=list)  # what is asked about (a follow-up adds the earlier subject)
+    focus_pairs: list[tuple[str, str]] = field(default_factory=list)  # adjacent focus words, as asked
 
     @property
     def keyword_text(self) -> str:
@@ -72,6 +76,13 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set
     own_content = content_words(repaired)
     known = sum(1 for w in own_content if w in vocabulary)
     coverage = known / len(own_content) if own_content else (1.0 if follow else 0.0)
+    kind = answer_type(repaired)
+    if kind == "other" and follow:
+        kind = answer_type(follow)
+    focus = focus_terms(repaired)
+    pairs = focus_phrases(repaired)
+    if follow:
+        focus = list(dict.fromkeys(focus + focus_terms(topic_of(follow, lexicon, vocabulary))))
     return Query(
         message=message,
         text=text,
@@ -81,4 +92,7 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set
         coverage=coverage,
         corrections=changes,
         follow_up_of=follow,
+        answer_type=kind,
+        focus=focus,
+        focus_pairs=pairs,
     )

@@ -8,7 +8,9 @@ requests.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +82,20 @@ class SearchIndex:
         self.bm25.index([keyword_tokens(sc.indexed_text) or ["_"] for sc in self.chunks], show_progress=False)
         self.vocabulary = {w for sc in self.chunks for w in words(sc.indexed_text)} | lexicon.vocabulary()
         self.answerable_mask = np.array([not sc.chunk.is_reference for sc in self.chunks])
+        # How many answerable sentences name each word stem, and which lexicon concepts the articles
+        # discuss: declining asks whether a question's focus is a topic here, not just a word here.
+        self.mentions: Counter[str] = Counter()
+        for sc in self.chunks:
+            if not sc.chunk.is_reference:
+                for s, e in sc.chunk.sentences:
+                    toks = [stem(w) for w in content_words(sc.chunk.text[s:e])]
+                    self.mentions.update(set(toks) | {f"{a} {b}" for a, b in itertools.pairwise(toks)})
+        self.discussed_concepts = {c.id for c in lexicon.concepts if any(map(self._discussed, c.terms))}
+
+    def _discussed(self, term: str) -> bool:
+        """Every content word of ``term`` is named in at least two answerable sentences."""
+        found = content_words(term)
+        return bool(found) and all(self.mentions.get(stem(w), 0) >= 2 for w in found)
 
     def sentence_vector(self, chunk_index: int, sentence: int) -> np.ndarray | None:
         sl = self._sentence_slices[chunk_index]

@@ -22,6 +22,9 @@ STOPWORDS = frozenset(
     ).split()
 )
 SORTED_STOPWORDS = tuple(sorted(STOPWORDS))
+# Zipf frequency (wordfreq) from which a word is common English, not a typo: "splints" 2.6,
+# "creatine" 2.8, but "hamstrng" 0.0, "runing" 2.0, "strenght" 2.2.
+REAL_WORD_ZIPF = 2.5
 
 
 @lru_cache(maxsize=1)
@@ -57,12 +60,13 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
     """Replace out-of-vocabulary words by a close corpus word ("hamstrng" -> "hamstring").
 
     Only words of six letters or more are touched, with at most one edit (two from nine letters),
-    so short real words that the corpus lacks ("shoes") are left alone and still read as off-topic.
-    Candidates are searched in sorted order, so a tie resolves the same way in every process (set
-    order depends on the per-process hash seed).
+    and never a common English word (wordfreq), so real words the corpus lacks ("shoes", "splints")
+    are left alone and still read as off-topic. Candidates are searched in sorted order, so a tie
+    resolves the same way in every process (set order depends on the per-process hash seed).
     """
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
+    from wordfreq import zipf_frequency
 
     fixed: list[str] = []
     changes: dict[str, str] = {}
@@ -77,7 +81,7 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
                 changes[tok] = near[0]
                 fixed.append(near[0])
                 continue
-        if len(tok) < 6:
+        if len(tok) < 6 or zipf_frequency(tok, "en") >= REAL_WORD_ZIPF:
             fixed.append(tok)
             continue
         limit = 1 if len(tok) < 9 else 2  # OSA: a swapped pair of letters is one edit

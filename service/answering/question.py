@@ -1,0 +1,81 @@
+"""What kind of answer a question wants, and what it is about. Pure.
+
+The answer type decides which units of an article can answer (a procedure is answered by its steps, a
+set by its list); the focus is the thing asked about, which retrieval, selection and declining check
+against the articles. Both come from the question's wording alone, never from a list of known questions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Literal
+
+from service.answering.text import content_words, normalise, words
+
+AnswerType = Literal[
+    "definition", "set", "procedure", "quantity", "yes_no", "comparison", "reason", "variation", "other"
+]
+ANSWER_TYPES: tuple[AnswerType, ...] = (
+    "definition", "set", "procedure", "quantity", "yes_no", "comparison", "reason", "variation", "other"
+)
+
+# Checked in order: the first rule that matches names the type. Typed chat ("how do i do a bridge",
+# "whats a hip hinge") is normalised to lower case with straight apostrophes first.
+_RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
+    ("variation", re.compile(
+        r"\b(harder|tougher|more (challenging|difficult|advanced)|progress(ion)?|variations?|advance it|"
+        r"level up|make (it|this|that) (more )?(hard|tough|difficult|challenging)|where (should|do) (i|you) "
+        r"(put|place)|band (go|placement))\b")),
+    ("procedure", re.compile(
+        r"\b(how (do|should|can) (i|you|we) (do|perform|execute)|how to (do|perform)|steps? (for|to)|"
+        r"what are the steps|technique for|proper form|how is (a|an|the) .{1,40} (done|performed))\b")),
+    ("reason", re.compile(r"(^|\b)(why|what causes|how come|reason)\b")),
+    ("comparison", re.compile(
+        r"\b(before or after|after or before|which (comes |should come |one )?first|first or|order|"
+        r"versus|vs\.?|compared to|more than|less than|better than|or (running|lifting|strength))\b")),
+    ("quantity", re.compile(
+        r"\b(how (much|many|often|long|far|heavy|frequently)|how many times|what percentage|"
+        r"\d+\s*(kg|kilos?|lbs?|pounds))\b")),
+    ("set", re.compile(
+        r"\b(which|what|list|name|best|top|main|key|good)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
+        r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
+        r"\b(which|what) muscles?\b|\bwhat (does|do) .{1,40} (work|target|strengthen|involve|use)\b")),
+    ("definition", re.compile(
+        r"^(what|whats|what's) (is|are|does) (an? |the )?[a-z' -]{2,50}\??$|^(what|whats|what's) (an? |the )"
+        r"[a-z' -]{2,50}\??$|\b(define|definition of|meaning of|what is meant by|what does .{1,30} mean)\b")),
+    ("yes_no", re.compile(
+        r"^(is|are|does|do|can|could|should|will|would|did|was|were|has|have)\b")),
+]
+# Words that only say what kind of answer is wanted, never what it is about.
+_CUE_WORDS = frozenset(
+    "best good top main key list name which what kind type types way ways exactly really need needs make "
+    "makes made harder tougher challenging difficult advanced progress progression variation variations "
+    "steps step perform performed properly proper form technique define definition mean meant meaning "
+    "often much many long far first order versus vs compared better reason cause causes happen happens "
+    "recommend recommended important importance help helps work works use used should whats "
+    # chat fillers that carry no topic
+    "actually really just even always ever still also anything something bad okay fine guys".split()
+)
+
+
+def answer_type(message: str) -> AnswerType:
+    text = normalise(message).strip()
+    text = re.sub(r"\s+", " ", text)
+    for kind, pattern in _RULES:
+        if pattern.search(text):
+            return kind
+    return "other"
+
+
+def focus_terms(message: str) -> list[str]:
+    """The content words that name what is asked about: the question minus its answer-type cues."""
+    return [w for w in content_words(message) if w not in _CUE_WORDS and not w.isdigit()]
+
+
+def focus_phrases(message: str) -> list[tuple[str, str]]:
+    """Pairs of focus words that stand next to each other ("shin splints", "running shoes"): a topic
+    is often a phrase whose words the articles use, but never together."""
+    focus = set(focus_terms(message))
+    toks = words(message)
+    return [(a, b) for a, b in itertools.pairwise(toks) if a in focus and b in focus]

@@ -1,0 +1,198 @@
+"""Candidate answer units from a chunk's structure. Pure.
+
+A candidate is something a careful editor could quote whole: a window of one to three sentences of
+one paragraph, a list with its lead-in, numbered steps, a single list item, or a table row read with
+its header. Rhetorical questions and lead-ins whose content is missing never become candidates, and a
+unit that opens with a pronoun carries its context: the sentence before it, or its heading's label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ingest.models import Chunk
+from ingest.sentences import LIST_MARKER
+from service.answering.retrieval import Hit, SearchIndex
+
+UnitKind = str  # "prose" | "list" | "steps" | "item" | "row"
+PRONOUN_START = re.compile(
+    r"^(?!it(['’]s|\s+(is|was|may be|might be|can be|will be|would be))\s+\w+\s+(to|that|if|whether)\b)"
+    r"(they|it|its|their|them|these|those|this|he|she|his|her)\b",
+    re.IGNORECASE,
+)  # a pronoun that needs a referent; an expletive "It may be hard to..." does not
+ANNOUNCES = re.compile(
+    r"^(here (are|is)|here's|below\b|the following|in this article|this article|read (this|the)|let's|we('ll| will))",
+    re.IGNORECASE,
+)
+NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
+HEADING_NUMBER = re.compile(r"^\d{1,2}\.\s+")
+VARIATION_HEADING = re.compile(r"^challenge yourself\b", re.IGNORECASE)
+
+
+@dataclass
+class Candidate:
+    hit: Hit
+    rank: int  # the chunk's place among the considered hits
+    kind: UnitKind
+    first: int  # sentence range in the chunk, inclusive
+    last: int
+    start: int  # chunk-relative span the citation quotes
+    end: int
+    parts: list[str]  # what the answer shows: one entry per sentence (prose) or one rendered whole
+    label: str = ""  # heading label shown before a unit whose subject lives in its heading
+    vec: np.ndarray | None = None  # mean of its sentence vectors
+    sentence_vecs: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split()) + len(self.label.split())
+
+    @property
+    def in_variation(self) -> bool:
+        return bool(self.hit.chunk.section) and bool(VARIATION_HEADING.match(self.hit.chunk.section[-1]))
+
+
+def heading_label(chunk: Chunk) -> str:
+    """The innermost heading, without its list number ("1. Hip Flexors" -> "Hip Flexors"); none when
+    the heading is itself a question, which names no subject."""
+    if not chunk.section or chunk.section[-1].rstrip().endswith("?"):
+        return ""
+    return HEADING_NUMBER.sub("", chunk.section[-1]).strip()
+
+
+def _sentence(chunk: Chunk, i: int) -> str:
+    s, e = chunk.sentences[i]
+    return chunk.text[s:e].strip()
+
+
+def _lines(chunk: Chunk) -> list[list[int]]:
+    """Sentence indexes grouped by line: a paragraph, a list item or a table row."""
+    runs: list[list[int]] = []
+    prev_end = None
+    for i, (s, e) in enumerate(chunk.sentences):
+        if prev_end is None or "\n" in chunk.text[prev_end:s]:
+            runs.append([])
+        runs[-1].append(i)
+        prev_end = e
+    return runs
+
+
+def _is_item(chunk: Chunk, line: list[int]) -> bool:
+    line_start = chunk.text.rfind("\n", 0, chunk.sentences[line[0]][0]) + 1
+    return bool(LIST_MARKER.match(chunk.text[line_start:]))
+
+
+def _is_lead_in(text: str) -> bool:
+    return text.rstrip().endswith(":")
+
+
+def _row_text(chunk: Chunk, row: str) -> str:
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    header = [c.strip() for c in chunk.prefix.strip().strip("|").split("|")] if chunk.prefix else []
+    if len(header) == len(cells) and len(cells) > 1:
+        rest = "; ".join(f"{h.lower()}: {c}" for h, c in zip(header[1:], cells[1:], strict=True))
+        return f"{cells[0]} — {rest}."
+    return " — ".join(cells) + "."
+
+
+def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -> list[Candidate]:
+    """Each run of item lines, with the lead-in line before it; numbered items are steps."""
+    chunk = hit.chunk
+    out: list[Candidate] = []
+    i = 0
+    while i < len(lines):
+        if not _is_item(chunk, lines[i]):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(lines) and _is_item(chunk, lines[j + 1]):
+            j += 1
+        lead = lines[i - 1] if i > 0 and not _is_item(chunk, lines[i - 1]) else None
+        lead_text = ""
+        if lead is not None and _is_lead_in(_sentence(chunk, lead[-1])):
+            lead_text = _sentence(chunk, lead[-1])
+        elif lead is None and chunk.prefix.rstrip().endswith(":"):
+            lead_text = ""  # the lead-in stands in another chunk; the items still read as a list
+        items = lines[i : j + 1]
+        numbered = all(NUMBERED.match(chunk.text[chunk.sentences[it[0]][0] :]) for it in items)
+        parts: list[str] = []  # one per sentence, so every item is followed by its citation
+        used = len(lead_text.split())
+        last = items[0][-1]
+        for it in items:
+            sentences = [_sentence(chunk, k) for k in it]
+            if not numbered:
+                sentences[0] = LIST_MARKER.sub("", sentences[0])
+            words = sum(len(x.split()) for x in sentences)
+            if parts and used + words > budget:
+                break
+            parts += [x if x.rstrip()[-1:] in ".!:" else x.rstrip(" ;") + "." for x in sentences]
+            used += words
+            last = it[-1]
+        first = lead[-1] if lead_text and lead is not None else items[0][0]
+        if lead_text:
+            parts[0] = f"{lead_text} {parts[0]}"
+        out.append(Candidate(hit, rank, "steps" if numbered else "list", first, last,
+                             chunk.sentences[first][0], chunk.sentences[last][1], parts))
+        for it in items if not numbered else ():  # a step out of its procedure answers nothing
+            item = LIST_MARKER.sub("", " ".join(_sentence(chunk, k) for k in it)).strip()
+            # A descriptive item can be the whole answer ("Calves (...) store and release energy for
+            # push-off."); a bare name from a list of exercises cannot.
+            if len(item.split()) >= 8:
+                out.append(Candidate(hit, rank, "item", it[0], it[-1], chunk.sentences[it[0]][0],
+                                     chunk.sentences[it[-1]][1], [item]))
+        i = j + 1
+    return out
+
+
+def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: int) -> list[Candidate]:
+    chunk = hit.chunk
+    out: list[Candidate] = []
+    label = heading_label(chunk)
+    for line in lines:
+        if _is_item(chunk, line):
+            continue
+        for a in range(len(line)):
+            for b in range(a, min(a + max_window, len(line))):
+                first, last = line[a], line[b]
+                sentences = [_sentence(chunk, k) for k in range(first, last + 1)]
+                if any(s.endswith("?") for s in sentences):
+                    continue  # the article's own (rhetorical) question is never an answer
+                if _is_lead_in(sentences[-1]):
+                    continue  # a lead-in belongs to its list (see _list_candidates), or to nothing
+                if len(" ".join(sentences).split()) < 4:
+                    continue
+                shown = label if a == 0 and PRONOUN_START.match(sentences[0]) else ""
+                if a > 0 and PRONOUN_START.match(sentences[0]):
+                    continue  # the window that starts one sentence earlier carries the antecedent
+                out.append(Candidate(hit, rank, "prose", first, last, chunk.sentences[first][0],
+                                     chunk.sentences[last][1], sentences, label=shown))
+    return out
+
+
+def candidates(hits: list[Hit], index: SearchIndex, max_window: int, list_budget: int) -> list[Candidate]:
+    """Every candidate unit of ``hits`` (in rank order), each with its mean sentence vector."""
+    out: list[Candidate] = []
+    for rank, hit in enumerate(hits):
+        chunk = hit.chunk
+        lines = _lines(chunk)
+        if chunk.kind == "table":
+            for line in lines:
+                row = _sentence(chunk, line[0])
+                if row.startswith("|"):
+                    s, e = chunk.sentences[line[0]]
+                    out.append(Candidate(hit, rank, "row", line[0], line[0], s, e, [_row_text(chunk, row)]))
+            continue
+        out += _list_candidates(hit, rank, lines, list_budget)
+        out += _prose_candidates(hit, rank, lines, max_window)
+    for c in out:
+        vecs = [v for i in range(c.first, c.last + 1) if (v := index.sentence_vector(c.hit.index, i)) is not None]
+        c.vec = np.mean(vecs, axis=0) if vecs else None
+        c.sentence_vecs = vecs
+    return out

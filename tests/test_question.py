@@ -1,0 +1,38 @@
+"""Question analysis: the answer type and the focus come from the wording alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.answering.question import answer_type, focus_phrases, focus_terms
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("What muscles does running work?", "set"),
+    ("Which exercises strengthen the hips?", "set"),
+    ("How do I do a clamshell?", "procedure"),
+    ("how to do a single leg bridge", "procedure"),
+    ("What is the interference effect?", "definition"),
+    ("whats a hip hinge", "definition"),
+    ("How much protein do I need each day?", "quantity"),
+    ("how often?", "quantity"),
+    ("Should I lift before or after running?", "comparison"),
+    ("my calves hurt after runs why", "reason"),
+    ("How do I make it harder?", "variation"),
+    ("Where should I put the band to make it tougher?", "variation"),
+    ("Does running build muscle?", "yes_no"),
+    ("What do the glutes do when running?", "other"),
+])
+def test_answer_type_follows_the_wording(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+def test_focus_drops_the_answer_type_cues_and_chat_fillers() -> None:
+    assert focus_terms("What are the best glute exercises for runners?") == ["glute", "exercises", "runners"]
+    assert focus_terms("does running actually build muscle") == ["running", "build", "muscle"]
+    assert focus_terms("How do I make it harder?") == []
+
+
+def test_focus_phrases_are_adjacent_focus_words_as_asked() -> None:
+    assert focus_phrases("How do I prevent shin splints?") == [("prevent", "shin"), ("shin", "splints")]
+    assert focus_phrases("I weigh 70 kg") == []  # a number between them breaks the phrase

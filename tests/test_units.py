@@ -1,0 +1,58 @@
+"""Candidate answer units cut from the real articles' structure (through the fast-tier index)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.answering.units import Candidate
+
+
+@pytest.fixture
+def units_of(fake_index):
+    """``units_of(article_id, section)``: the candidate units of that section's chunks, in reading order."""
+    from ingest.lexicon import Lexicon
+    from ingest.store import open_index
+    from service.answering.retrieval import Hit, SearchIndex
+    from service.answering.units import candidates
+
+    snapshot = open_index(fake_index.data_dir, fake_index.embedding_model)
+    index = SearchIndex(snapshot, Lexicon.load(snapshot.root))
+
+    def get(article_id: str, section: str) -> list[Candidate]:
+        hits = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
+                if sc.chunk.article_id == article_id and sc.chunk.section[-1:] == (section,)]
+        assert hits, section
+        return candidates(hits, index, max_window=3, list_budget=200)
+
+    return get
+
+
+def test_numbered_steps_become_one_steps_unit_with_their_lead_in(units_of) -> None:
+    steps = [c for c in units_of("hip-strengthening-exercises-for-runners", "5 Hip-Strengthening Exercises")
+             if c.kind == "steps" and c.text.startswith("To do a clamshell:")]
+    assert len(steps) == 1
+    assert "1. Lay down on your side" in steps[0].text and "3. Keep your feet together" in steps[0].text
+
+
+def test_the_articles_own_questions_are_never_units(units_of) -> None:
+    faq = units_of("what-muscles-does-running-work", "FAQ: What Muscles Does Running Work?")
+    assert faq and not any("?" in part for c in faq for part in c.parts)
+    assert any(c.text.startswith("Running works both.") for c in faq)
+
+
+def test_a_lead_in_whose_items_were_lost_is_never_a_unit(units_of) -> None:
+    warm = units_of("strength-exercises-for-runners", "Warm Up Exercises")
+    assert warm and not any("include:" in c.text for c in warm)
+
+
+def test_a_unit_opening_with_a_pronoun_carries_its_heading(units_of) -> None:
+    hip = units_of("what-muscles-does-running-work", "1. Hip Flexors")
+    they = [c for c in hip if c.parts[0].startswith("They contract during the swing phase")]
+    assert they and all(c.label == "Hip Flexors" for c in they)
+
+
+def test_a_list_keeps_its_lead_in_and_a_single_item_stands_alone(units_of) -> None:
+    glance = units_of("what-muscles-does-running-work", "At a Glance: Muscles Used in Running")
+    lists = [c for c in glance if c.kind == "list"]
+    assert lists and lists[0].text.startswith("Here's a quick overview of the primary muscle groups involved:")
+    assert any(c.kind == "item" and c.text.startswith("Calves (gastrocnemius and soleus)") for c in glance)
