@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from ingest.errors import StrideError
+
+ENV_PREFIX = "STRIDE_"
+
+
+class SettingsInvalid(StrideError):
+    pass
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STRIDE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     # --- ingest -------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Where the index and the feedback store live.")
@@ -28,7 +38,10 @@ class Settings(BaseSettings):
     # --- service ------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface `stride serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `stride serve` listens on.")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to embed the widget.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to embed the widget: a JSON list, or comma-separated.",
+    )
     admin_api_key: str | None = Field(
         None, description="Key for GET /coverage (header X-Admin-Key); unset disables it."
     )
@@ -52,8 +65,39 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key, if the endpoint needs one.")
     llm_timeout_s: float = Field(20.0, gt=0, description="After this, Stride answers extractively instead.")
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        # A site owner types "https://a.example,https://b.example"; JSON lists work too.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise ValueError("must be a JSON list or comma-separated origins, e.g. https://a.example") from err
+            return [o.strip() for o in text.split(",") if o.strip()]
+        return value
+
     @model_validator(mode="after")
     def _check_chunk_sizes(self) -> Settings:
         if self.chunk_target_chars >= self.chunk_max_chars:
-            raise ValueError("chunk_target_chars must be smaller than chunk_max_chars")
+            raise ValueError(f"{ENV_PREFIX}CHUNK_TARGET_CHARS must be smaller than {ENV_PREFIX}CHUNK_MAX_CHARS")
         return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and ``.env``) plus ``overrides``; a bad value is a SettingsInvalid
+    with one line naming each variable and what it accepts, not pydantic's multi-line report."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+            message = str(e["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message} (got {e.get('input')!r})" if field else message)
+        raise SettingsInvalid("; ".join(problems)) from None
+    except (SettingsError, json.JSONDecodeError) as err:
+        raise SettingsInvalid(f"{str(err).splitlines()[0]} — check the {ENV_PREFIX}* variables") from None

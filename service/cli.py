@@ -46,10 +46,10 @@ def _wiring(ctx: typer.Context) -> Wiring:
 
 
 def _settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as err:  # pydantic's ValidationError is a ValueError
-        raise typer.BadParameter(str(err)) from err
+    from ingest.settings import load_settings
+
+    with domain_errors():
+        return load_settings(**overrides)
 
 
 @contextmanager

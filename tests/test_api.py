@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -146,3 +147,70 @@ def test_not_ready_is_503_with_reason(tmp_path) -> None:
         assert ready.status_code == 503 and "stride ingest" in ready.json()["detail"]
         r = c.post("/chat", json={"message": "hi"})
         assert r.status_code == 503 and "stride ingest" in r.json()["detail"]
+
+
+def test_a_chunked_body_over_the_limit_gets_413_before_much_more_than_the_limit_is_sent(fake_settings) -> None:
+    """No Content-Length to check: the limit holds on the bytes received. Over a real socket, the 413
+    arrives while the client is still sending, not after the whole body was read."""
+    import select
+    import socket
+
+    from service.api.app import MAX_BODY_BYTES, create_app
+    from tests.fakes import build_fake_engine
+    from tests.servers import serve
+
+    chunk = b" " * 16384
+    with serve(create_app(fake_settings, engine_factory=build_fake_engine), ready_path="/readyz") as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            sent, reply = 0, b""
+            while sent < 64 * MAX_BODY_BYTES:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                if select.select([sock], [], [], 0.01)[0]:
+                    reply = sock.recv(65536)
+                    break
+            head, _, body = reply.partition(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+            while len(body) < length:
+                body += sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413"), head[:80]
+    assert json.loads(body)["detail"]
+    assert MAX_BODY_BYTES < sent < 4 * MAX_BODY_BYTES  # answered while the client was still sending
+
+
+def test_readiness_and_503s_name_no_absolute_server_path(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ingest.settings import Settings
+    from service.answering.engine import Engine
+    from service.api.app import create_app
+
+    data_dir = (tmp_path / "srv" / "data").resolve()
+    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    with TestClient(create_app(settings, engine_factory=Engine.load)) as c:
+        import time
+
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for r in (c.get("/readyz"), c.post("/chat", json={"message": "hi"})):
+            assert r.status_code == 503
+            assert str(tmp_path) not in r.text and "STRIDE_DATA_DIR" in r.json()["detail"]
+
+
+def test_cross_origin_callers_can_read_the_query_id(fake_settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.conftest import wait_ready
+    from tests.fakes import build_fake_engine
+
+    settings = fake_settings.model_copy(update={"cors_origins": ["https://club.example"]})
+    with TestClient(create_app(settings, engine_factory=build_fake_engine)) as c:
+        wait_ready(c)
+        r = c.post("/chat", json={"message": "What do calves do?"}, headers={"Origin": "https://club.example"})
+    assert r.headers["access-control-allow-origin"] == "https://club.example"
+    assert "x-stride-query-id" in r.headers["access-control-expose-headers"].lower()

@@ -1,5 +1,5 @@
-"""When to decline, and what to say: the calibrated confidence rule, and the guard against requests
-to step outside Stride's job (prompt injection). Pure, apart from reading a calibration file.
+"""When to decline, and what to say: the calibrated confidence rule and the decline text. The guard against
+requests to step outside Stride's job (prompt injection) is ``guard``. Pure, apart from reading a calibration file.
 
 The threshold and coverage weight are fitted on the dev split (``stride eval --split dev
 --calibrate``), which writes them to a path of your choosing; the calibration the service ships
@@ -9,7 +9,6 @@ with is ``calibration.json`` beside this module, replaced only by a deliberate c
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,23 +93,3 @@ def decline_text(hits: list[Hit]) -> str:
     if not topics:
         return DECLINE
     return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics[:3]) + "."
-
-
-# Generic instruction-override patterns, not a list of known questions: anything that asks Stride
-# to drop its rules, change persona, reveal its prompt or answer from outside the articles.
-INJECTION = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(instructions?|rules?|prompts?|guidelines|articles|sources|constraints)\b",
-        r"\b(system|developer|hidden|initial)\s+(prompt|message|instructions?)\b",
-        r"\byou are (now|no longer)\b",
-        r"\b(pretend|act|roleplay|role-play)\b.{0,20}\b(to be|as|you are)\b",
-        r"\bfrom your (own )?(general )?(knowledge|training)\b",
-        r"\b(jailbreak|dan mode|developer mode)\b",
-        r"\b(reveal|print|show|repeat|output)\b.{0,30}\b(prompt|instructions|configuration|api key|secret)\b",
-    )
-]
-
-
-def is_injection(message: str) -> bool:
-    return any(p.search(message) for p in INJECTION)

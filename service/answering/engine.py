@@ -3,6 +3,7 @@ built from explicit, typed parts (retrieval parameters, reranker, answerer, cali
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,11 +22,11 @@ from service.answering.abstain import (
     confidence,
     decline_text,
     focus_coverage,
-    is_injection,
 )
 from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
 from service.answering.citations import Citation, render
 from service.answering.compose import AnswerParams, gather, referral_unit
+from service.answering.guard import is_injection
 from service.answering.provenance import (
     DeclineReason,
     EngineSettings,
@@ -51,24 +52,33 @@ class ChatResult:
 
 
 class QueryEncoder:
-    """Query embeddings with a small LRU cache: chat widgets send the same starter questions often."""
+    """Query embeddings with a small LRU cache: chat widgets send the same starter questions often.
+
+    Request threads share it: the cache is only touched under a lock (an OrderedDict's check-then-move
+    raced into KeyError at 16 threads), while encoding itself runs outside it, in parallel."""
 
     def __init__(self, embeddings: SentenceEmbeddings, size: int = 2048) -> None:
         self.embeddings = embeddings
         self.size = size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def __call__(self, text: str) -> np.ndarray:
-        if text in self._cache:
-            self._cache.move_to_end(text)
-            return self._cache[text]
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
         vec = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
-        self._cache[text] = vec
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[text] = vec
+            self._cache.move_to_end(text)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
         return vec
 
 

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
 from ingest.errors import StrideError
 from ingest.settings import Settings
@@ -44,7 +43,7 @@ def create_app(
             state.startup_seconds = round(time.monotonic() - state.started, 3)
             log.info("Stride ready in %.1f s (index %s)", state.startup_seconds, state.engine.snapshot.version)
         except StrideError as err:
-            state.error = str(err)
+            state.error = errors.public_message(str(err), settings.data_dir)  # shown by /readyz and 503s
             log.error("Stride cannot start: %s", err)
         except Exception as err:  # keep the process up so /readyz can say what went wrong
             state.error = f"{type(err).__name__}: {err}"
@@ -52,9 +51,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.feedback is not None:
+            state.metrics.watch_query_log(state.feedback.query_log_stats)
         threading.Thread(target=load, name="stride-load", daemon=True).start()
         yield
         if state.feedback is not None:
+            # Writes the queued query log first; bounded (5 s) so a stuck lock cannot hang shutdown, and
+            # whatever is abandoned is counted and logged. Requests are over by now: blocking the loop is fine.
             state.feedback.close()
 
     app = FastAPI(
@@ -64,19 +67,21 @@ def create_app(
         ),
         version="0.1.0",
         lifespan=lifespan,
+        # Counted on the bytes actually received, so a chunked body without Content-Length is cut off
+        # at the limit too (Starlette's RequestBodyLimitMiddleware), not read whole into memory.
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.stride = state
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"], max_age=600,
+            # Cross-origin callers read the query id to attach feedback to a /chat answer.
+            expose_headers=["X-Stride-Query-Id"],
         )
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(status_code=413, content={"detail": f"request body over {MAX_BODY_BYTES} bytes"})
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -85,7 +90,7 @@ def create_app(
         state.metrics.latency.labels(path).observe(time.perf_counter() - started)
         return response
 
-    errors.install(app)
+    errors.install(app, settings.data_dir)
 
     from service.api.routes import articles, chat, coverage, feedback, health, search, ui
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,7 +23,15 @@ def validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install(app: FastAPI) -> None:
+def public_message(message: str, data_dir: Path) -> str:
+    """A domain error as callers may see it: the server's own paths become the logical STRIDE_DATA_DIR."""
+    for path in sorted({str(data_dir.resolve()), str(data_dir)}, key=len, reverse=True):
+        if path not in (".", ""):
+            message = message.replace(path, "STRIDE_DATA_DIR")
+    return message
+
+
+def install(app: FastAPI, data_dir: Path) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": validation_message(err)})
@@ -33,4 +43,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StrideError)
     async def on_stride(_: Request, err: StrideError) -> JSONResponse:
         # A domain failure while serving means the index or model went away: not the caller's fault.
-        return JSONResponse(status_code=503, content={"detail": str(err)}, headers={"Retry-After": "2"})
+        return JSONResponse(status_code=503, content={"detail": public_message(str(err), data_dir)},
+                            headers={"Retry-After": "2"})

@@ -34,11 +34,13 @@ def _answer(req: ChatRequest, state: AppState, engine: Engine) -> tuple[ChatResp
 
 
 def _log_query(state: AppState, req: ChatRequest, response: ChatResponse) -> str | None:
+    """The query id for the logged exchange, at once: the store only queues the row (its writer thread does
+    the SQLite write), so a locked database never delays the answer. None when not logged."""
     if state.feedback is None:
         return None
     try:
         return state.feedback.log_query(req.message, [m.model_dump() for m in req.history], response.model_dump())
-    except sqlite3.Error:  # a full disk or locked file must not cost the user their answer
+    except sqlite3.Error:  # a store that does write here (a full disk, a broken file) must not cost the answer
         log.exception("could not log the query")
         return None
 

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import FeedbackDep
 from service.api.schemas import FeedbackRequest, FeedbackResponse
-from service.feedback.store import UnknownQuery
+from service.feedback.store import StoreUnavailable, UnknownQuery
 
 router = APIRouter(tags=["feedback"])
 
@@ -19,4 +19,7 @@ async def post_feedback(req: FeedbackRequest, store: FeedbackDep) -> FeedbackRes
         fid = await run_in_threadpool(store.add_feedback, req.query_id, 1 if req.rating == "up" else -1, req.comment)
     except UnknownQuery as err:
         raise HTTPException(status_code=404, detail=str(err)) from err
+    except StoreUnavailable as err:  # the database is locked by another process: transient, say when to retry
+        raise HTTPException(status_code=503, detail=str(err),
+                            headers={"Retry-After": str(err.retry_after)}) from err
     return FeedbackResponse(id=fid)

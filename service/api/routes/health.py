@@ -12,8 +12,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """The process is up (it may still be loading)."""
+async def healthz() -> dict[str, str]:
+    """The process is up (it may still be loading). Async and touching nothing: it answers even while
+    every worker thread is busy or the feedback database is locked."""
     return {"status": "ok"}
 
 
