@@ -6,6 +6,7 @@ import hashlib
 
 from ingest.clean import clean
 from ingest.models import Article, SourceDoc
+from ingest.planted import find_planted
 from ingest.structure import parse_structure
 
 
@@ -24,4 +25,5 @@ def build_article(doc: SourceDoc) -> Article:
         publisher=doc.publisher,
         author=doc.author,
         removed=cleaned.removed,
+        planted=tuple(find_planted(cleaned.text, doc.text)),
     )

@@ -27,3 +27,7 @@ class ModelMismatch(StrideError):
 
 class IndexMissing(StrideError):
     pass
+
+
+class PlantedInstructions(StrideError):
+    """``stride ingest --strict`` found instruction-like text in an article."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ingest.planted import Planted
+
 BlockKind = Literal["paragraph", "list", "table", "faq", "references"]
 
 
@@ -60,6 +62,7 @@ class Article:
     publisher: str | None = None
     author: str | None = None
     removed: tuple[Removal, ...] = ()
+    planted: tuple[Planted, ...] = ()  # instruction-like sentences: reported, never answered from
 
 
 @dataclass(frozen=True)

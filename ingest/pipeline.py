@@ -15,7 +15,7 @@ from ingest.articles import build_article
 from ingest.chunking import chunk_article
 from ingest.corpus import read_corpus
 from ingest.embedding import SentenceEmbeddings, load_embeddings
-from ingest.errors import ModelMismatch
+from ingest.errors import ModelMismatch, PlantedInstructions
 from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
 from ingest.records import ArticleRecord, Manifest, ManifestArticle
@@ -70,6 +70,7 @@ class IngestReport:
     index_version: str = ""
     model: str = ""
     rebuilt: bool = False
+    planted: list[dict[str, Any]] = field(default_factory=list)  # file, line, rule, text of each hit
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +82,7 @@ class IngestReport:
             "model": self.model,
             "rebuilt": self.rebuilt,
             "articles": {k: vars(v) for k, v in sorted(self.articles.items())},
+            "planted": self.planted,
         }
 
 
@@ -289,6 +291,7 @@ def run_ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
     embeddings_factory: Callable[[str, int], SentenceEmbeddings] | None = None,
+    strict: bool = False,
 ) -> IngestReport:
     """Bring the index in ``settings.data_dir`` in line with the corpus.
 
@@ -300,6 +303,14 @@ def run_ingest(
     corpus_dir = corpus_dir or settings.corpus_dir
     progress.stage("reading and chunking the corpus", None)
     articles, chunks = prepare(settings, corpus_dir)
+    hits = [(a.file, p) for a in articles for p in a.planted]
+    if strict and hits:
+        file, first = hits[0]
+        raise PlantedInstructions(
+            f"{corpus_dir / file}:{first.line}: instruction-like text ({first.rule}) and {len(hits) - 1} more"
+            " — remove it, or ingest without --strict to index it unanswerable"
+        )
+    planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
     embeddings = (embeddings_factory or load_embeddings)(settings.embedding_model, settings.embed_batch_size)
     paths = IndexPaths.for_data_dir(settings.data_dir)
     if rebuild or paths.current() is None:
@@ -337,4 +348,5 @@ def run_ingest(
             shutil.rmtree(staged.root, ignore_errors=True)
         paths.collect_garbage()
     report.rebuilt = rebuild
+    report.planted = planted
     return report

@@ -45,6 +45,14 @@ class RemovalRecord(_Record):
     text: str
 
 
+class PlantedRecord(_Record):
+    start: int
+    end: int
+    line: int
+    rule: str
+    text: str
+
+
 class ArticleRecord(_Record):
     """A cleaned article as the index stores it; every citation offset points into ``text``."""
 
@@ -57,6 +65,7 @@ class ArticleRecord(_Record):
     text: str
     sections: list[SectionRecord]
     removed: list[RemovalRecord] = []
+    planted: list[PlantedRecord] = []  # instruction-like sentences (ingest.planted): never answer units
     ingested_at: str | None = None  # from the manifest, filled in when the index is read
 
     @classmethod
@@ -74,4 +83,6 @@ class ArticleRecord(_Record):
                 for s in article.sections
             ],
             removed=[RemovalRecord(rule=r.rule, text=r.text) for r in article.removed],
+            planted=[PlantedRecord(start=p.start, end=p.end, line=p.line, rule=p.rule, text=p.text)
+                     for p in article.planted],
         )

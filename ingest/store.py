@@ -32,7 +32,7 @@ from ingest.errors import IndexMissing, ModelMismatch, StrideError
 from ingest.models import Chunk
 from ingest.records import ArticleRecord, Manifest
 
-FORMAT_VERSION = 2  # 2: sentence vectors; chunk header without the article title
+FORMAT_VERSION = 3  # 2: sentence vectors; chunk header without the article title; 3: planted-text records
 COLLECTION = "stride_chunks"
 SENTENCE_COLLECTION = "stride_sentences"  # one vector per sentence of each chunk, id "<chunk_id>:<i>"
 RECORD_NAMESPACE = f"chroma/{COLLECTION}"

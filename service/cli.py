@@ -90,6 +90,7 @@ def ingest(
         bool, typer.Option(help="Rebuild the index from scratch (e.g. after changing the model).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary as the last line of stdout.")] = False,
+    strict: Annotated[bool, typer.Option(help="Refuse articles with instruction-like text (default: warn).")] = False,
 ) -> None:
     """Clean, chunk and embed the corpus into the index; re-runs only embed what changed."""
     from ingest.pipeline import run_ingest
@@ -100,10 +101,13 @@ def ingest(
     try:
         with domain_errors(), RichProgress() as progress:
             report = run_ingest(settings, rebuild=rebuild, progress=progress,
-                                embeddings_factory=wiring.embeddings_factory).as_dict()
+                                embeddings_factory=wiring.embeddings_factory, strict=strict).as_dict()
     except KeyboardInterrupt:
         typer.secho("interrupted — the previous index is intact; run `stride ingest` again to finish", err=True)
         raise typer.Exit(130) from None
+    for hit in report["planted"]:
+        typer.secho(f"warning: {settings.corpus_dir / hit['file']}:{hit['line']}: instruction-like text "
+                    f"({hit['rule']}), never used in answers: “{hit['text'][:120]}”", fg=typer.colors.YELLOW, err=True)
     if as_json:
         typer.echo(json.dumps(report))
     else:

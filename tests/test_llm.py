@@ -100,14 +100,14 @@ def test_unreachable_endpoint_falls_back_to_the_extractive_answer(fake_index) ->
 
 
 def test_slow_endpoint_times_out_and_falls_back(fake_index) -> None:
-    app, _ = chat_completions_app(delay=5.0)
+    app, _ = chat_completions_app(delay=2.0)
     with serve(app) as base:
         engine = engine_with_llm(fake_index, base + "/v1", timeout=0.5)
         started = time.monotonic()
         result = engine.chat("What do the glutes do when running?")
         elapsed = time.monotonic() - started
     assert result.provenance.mode == "extractive" and result.citations
-    assert elapsed < 4.0
+    assert elapsed < 1.5  # answered on the timeout, before the endpoint's reply
 
 
 @pytest.mark.parametrize("reply", ["NOT COVERED", "I think you should buy new shoes. [1]"])

@@ -130,7 +130,8 @@ def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | 
             continue
         sims = index.sentence_sims(ci, qvec)
         for si, (s, e) in enumerate(sc.chunk.sentences):
-            refers = any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims)
+            refers = (any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims)
+                      and not index.is_planted(sc.chunk, s, e))
             if refers and (best is None or sims[si] > best[0]):
                 best = (float(sims[si]), ci, si)
     if best is None:

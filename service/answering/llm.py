@@ -50,8 +50,11 @@ class LLMAnswerer:
         chosen = [h for h in hits if not h.chunk.is_reference][: self.passages]
         if not chosen:
             return self._fall_back(query, qvec, hits, index, info)
+        # Planted instructions are blanked before the model sees a passage, and so can't be verified either.
+        texts = [index.without_planted(h.chunk) for h in chosen]
         numbered = "\n\n".join(
-            f"[{i}] ({h.chunk.title} › {h.chunk.section_label})\n{h.chunk.text}" for i, h in enumerate(chosen, 1)
+            f"[{i}] ({h.chunk.title} › {h.chunk.section_label})\n{t}"
+            for i, (h, t) in enumerate(zip(chosen, texts, strict=True), 1)
         )
         message = self.prompt.render(question=query.message, passages=numbered)
         try:
@@ -62,7 +65,8 @@ class LLMAnswerer:
             return self._fall_back(query, qvec, hits, index, info.model_copy(update={"error": error}))
         if NOT_COVERED in text:
             return self._fall_back(query, qvec, hits, index, info)
-        kept = verify(text, [(h.chunk.text, list(h.chunk.sentences)) for h in chosen])
+        kept = verify(text, [(t, [sp for sp in h.chunk.sentences if not index.is_planted(h.chunk, *sp)])
+                             for h, t in zip(chosen, texts, strict=True)])
         if not kept:
             return self._fall_back(query, qvec, hits, index, info)
         units = [Unit(k.text, chosen[k.passage - 1], k.start, k.end, score=1.0, rank=k.passage - 1) for k in kept]

@@ -91,6 +91,24 @@ class SearchIndex:
                     toks = [stem(w) for w in content_words(sc.chunk.text[s:e])]
                     self.mentions.update(set(toks) | {f"{a} {b}" for a, b in itertools.pairwise(toks)})
         self.discussed_concepts = {c.id for c in lexicon.concepts if any(map(self._discussed, c.terms))}
+        # Instruction-like sentences planted in an article (ingest.planted): never quoted, never sent to an LLM.
+        self.planted: dict[str, list[tuple[int, int]]] = {
+            aid: [(p.start, p.end) for p in rec.planted] for aid, rec in snapshot.articles.items() if rec.planted
+        }
+
+    def is_planted(self, chunk: Chunk, start: int, end: int) -> bool:
+        """Whether the chunk-relative span overlaps a planted sentence."""
+        s, e = chunk.start + start, chunk.start + end
+        return any(ps < e and s < pe for ps, pe in self.planted.get(chunk.article_id, ()))
+
+    def without_planted(self, chunk: Chunk) -> str:
+        """The chunk's text with planted sentences blanked out; offsets stay as they are."""
+        text = chunk.text
+        for ps, pe in self.planted.get(chunk.article_id, ()):
+            a, b = max(ps - chunk.start, 0), min(pe - chunk.start, len(text))
+            if a < b:
+                text = text[:a] + " " * (b - a) + text[b:]
+        return text
 
     def _discussed(self, term: str) -> bool:
         """Every content word of ``term`` is named in at least two answerable sentences."""

@@ -191,6 +191,7 @@ def candidates(hits: list[Hit], index: SearchIndex, max_window: int, list_budget
             continue
         out += _list_candidates(hit, rank, lines, list_budget)
         out += _prose_candidates(hit, rank, lines, max_window)
+    out = [c for c in out if not index.is_planted(c.hit.chunk, c.start, c.end)]
     for c in out:
         vecs = [v for i in range(c.first, c.last + 1) if (v := index.sentence_vector(c.hit.index, i)) is not None]
         c.vec = np.mean(vecs, axis=0) if vecs else None

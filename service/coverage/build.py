@@ -298,6 +298,9 @@ def build_coverage(
             "clusters": clusters,
         },
         "overlap": {"pairs": overlaps, "by_article_pair": model.overlap_by_article_pair(overlaps)},
+        # Instruction-like text found at ingest: never used in answers, listed so someone removes it.
+        "planted": [{"article_id": aid, "file": rec.file, "line": p.line, "rule": p.rule, "text": p.text}
+                    for aid, rec in sorted(snap.articles.items()) for p in rec.planted],
         "eval_set": {"found": bool(eval_questions), "questions": len(eval_questions),
                      "unanswerable": sum(1 for e in eval_questions if not e.answerable)},
     }

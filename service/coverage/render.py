@@ -160,7 +160,7 @@ def write_csvs(data: dict[str, Any], out_dir: Path) -> list[Path]:
     """coverage.csv is the topic x article matrix (one row per cell); the other tables each get a CSV."""
     titles = {a["id"]: a["title"] for a in data["articles"]}
     topics = {t["id"]: t for t in data["topics"]}
-    paths = {name: out_dir / f"{name}.csv" for name in ("coverage", "gaps", "overlap", "articles")}
+    paths = {name: out_dir / f"{name}.csv" for name in ("coverage", "gaps", "overlap", "articles", "planted")}
     _write_csv(paths["coverage"],
                ["topic_id", "topic_label", "topic_kind", "article_id", "article_title", "passages", "chars",
                 "share", "chunk_ids"],
@@ -183,6 +183,8 @@ def write_csvs(data: dict[str, Any], out_dir: Path) -> list[Path]:
                [[a["id"], a["title"], a["file"], a["sha"], a["ingested_at"], a["num_chunks"], s["label"], s["level"],
                  s["chunks"], " ".join(e["id"] for e in a["eval_questions"])]
                 for a in data["articles"] for s in (a["sections"] or [{"label": "", "level": "", "chunks": 0}])])
+    _write_csv(paths["planted"], ["article_id", "file", "line", "rule", "text"],
+               [[p["article_id"], p["file"], p["line"], p["rule"], p["text"]] for p in data["planted"]])
     return list(paths.values())
 
 
