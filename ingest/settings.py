@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     feedback_retention_days: int = Field(
         180, ge=1, description="Feedback and query-log rows older than this are deleted."
     )
+    feedback_max_queries: int = Field(
+        100_000, ge=1000, description="The query log keeps at most this many questions, the oldest go first."
+    )
 
     # --- optional LLM (any OpenAI-compatible chat endpoint) ------------------
     llm_base_url: str | None = Field(

@@ -300,3 +300,27 @@ def test_widget_can_be_embedded_from_an_allowed_origin(fake_settings) -> None:
             bad = c.options(path, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
                                            "Access-Control-Request-Headers": "content-type"})
             assert bad.status_code == 400 and "access-control-allow-origin" not in bad.headers
+
+
+def test_the_query_log_keeps_to_its_size_cap_newest_first(tmp_path: Path) -> None:
+    clock = Clock()
+    s = FeedbackStore(tmp_path / FILENAME, clock=clock, max_queries=5)
+    kept_vote = s.log_query("question 0", [], RESULT)
+    assert kept_vote is not None
+    s.flush(5)
+    s.add_feedback(kept_vote, 1)
+    for i in range(1, 12):
+        clock.now += timedelta(minutes=1)
+        s.log_query(f"question {i}", [], RESULT)
+        s.flush(5)  # one row per batch, as under light traffic
+    assert [q["question"] for q in s.queries(limit=100)] == [f"question {i}" for i in range(11, 6, -1)]
+    assert [f["question"] for f in s.feedback()] == ["question 0"]  # a vote keeps its own copy
+    s.close()
+
+
+def test_the_size_cap_is_a_setting_with_a_sane_floor() -> None:
+    from ingest.settings import Settings, SettingsInvalid, load_settings
+
+    assert Settings(_env_file=None).feedback_max_queries == 100_000  # type: ignore[call-arg]
+    with pytest.raises(SettingsInvalid, match="STRIDE_FEEDBACK_MAX_QUERIES"):
+        load_settings(feedback_max_queries=10)

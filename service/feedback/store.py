@@ -59,6 +59,11 @@ CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts);
 """
 
 
+_DELETE_BEYOND_CAP = (
+    "DELETE FROM queries WHERE rowid IN (SELECT rowid FROM queries ORDER BY ts DESC, rowid DESC LIMIT -1 OFFSET ?)"
+)
+
+
 class UnknownQuery(LookupError):
     """Feedback names a query id the log does not hold (never logged, or pruned)."""
 
@@ -129,12 +134,15 @@ class FeedbackStore:
         busy_timeout: float = 1.0,
         writer_busy_timeout: float = 0.05,
         lookup_wait: float = 1.0,
+        max_queries: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._retention_days = retention_days
         self._lookup_wait = lookup_wait
+        self._max_queries = max_queries
+        self._since_cap = 0  # rows written since the size cap was last enforced
         self._pruned_at: datetime | None = None
         self._lock = threading.Lock()
         # Opening may wait up to 10 s for a lock (creating the schema): that is startup, not a request.
@@ -160,7 +168,8 @@ class FeedbackStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> FeedbackStore:
-        return cls(settings.data_dir / FILENAME, settings.feedback_retention_days)
+        return cls(settings.data_dir / FILENAME, settings.feedback_retention_days,
+                   max_queries=settings.feedback_max_queries)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every query logged so far is in the database; False if ``timeout`` passed first."""
@@ -200,10 +209,20 @@ class FeedbackStore:
         server keeps to the retention period) so it too stays off the request path."""
         now, retention = self._clock(), self._retention_days
         due = retention is not None and (self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY)
+        self._since_cap += len(rows)
+        # Anyone can grow the log by asking: keep it to a size as well as an age. Checked once per tenth of
+        # the cap written, so the delete's index scan stays off most batches.
+        capped = self._max_queries is not None and self._since_cap >= max(1, self._max_queries // 10)
         with _write_transaction(self._wdb) as db:
             db.executemany(_INSERT_QUERY, rows)
             # After the insert, so a row that is already past retention when written goes too.
             pruned = self._delete_older(db, now, retention) if due and retention is not None else None
+            if capped:
+                over = db.execute(_DELETE_BEYOND_CAP, (self._max_queries,)).rowcount
+                if over:
+                    log.info("pruned the %d oldest queries beyond the cap of %d", over, self._max_queries)
+        if capped:
+            self._since_cap = 0
         if pruned is not None:
             self._pruned_at = now
             self._log_pruned(pruned, retention)
