@@ -34,7 +34,8 @@ def _missing_facts(answer: str, facts: tuple[tuple[str, ...], ...]) -> list[str]
     return [" / ".join(g) for g in facts if not any(normalise_text(a) in text for a in g)]
 
 
-def _gold_spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]:
+def gold_spans(item: Item, texts: dict[str, str]) -> list[tuple[str, int, int]]:
+    """Where each of ``item``'s evidence texts stands in ``texts`` (article id -> text), as article spans."""
     spans: list[tuple[str, int, int]] = []
     for ev in item.evidence:
         loc = locate(texts.get(ev.article_id, ""), ev.text)
@@ -47,7 +48,7 @@ def stride_row(
     item: Item, result: ChatResult, engine: Engine, raw: dict[str, str], latency_ms: float
 ) -> dict[str, Any]:
     texts = {aid: a.text for aid, a in engine.articles().items()}
-    gold = _gold_spans(item, texts)
+    gold = gold_spans(item, texts)
     passages = [Passage(h.chunk_id, h.chunk.article_id, h.chunk.start, h.chunk.end) for h in result.hits[:10]]
     citations = []
     for c in result.citations:
@@ -84,7 +85,7 @@ def stride_row(
 
 
 def baseline_row(item: Item, baseline: LangChainBaseline | HybridTopChunkBaseline) -> dict[str, Any]:
-    gold = _gold_spans(item, baseline.texts)
+    gold = gold_spans(item, baseline.texts)
     res = baseline.ask(item.question, [Turn(r, c) for r, c in item.history])
     passages = [Passage(doc, aid, s, e) for doc, aid, s, e in res.passages]
     top = passages[0] if passages else None

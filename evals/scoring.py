@@ -41,11 +41,6 @@ def cited_sentence_share(answer: str) -> float:
     return sum(bool(re.search(r"\[\d+\]\s*$", s)) for s in sentences) / len(sentences) if sentences else 0.0
 
 
-PRONOUN_OPENING = re.compile(r"^(they|it|its|their|them|these|those|this|he|she|his|her)\b", re.IGNORECASE)
-# "It may be challenging to ...": an expletive "it" has no referent to miss.
-EXPLETIVE_IT = re.compile(
-    r"^it(['’]s|\s+(is|was|may be|might be|can be|will be|would be))\s+\w+\s+(to|that|if|whether)\b", re.IGNORECASE
-)
 
 
 def hygiene_defects(answer: str, cited_sections: Sequence[str]) -> list[str]:
@@ -54,6 +49,7 @@ def hygiene_defects(answer: str, cited_sections: Sequence[str]) -> list[str]:
     with a pronoun whose referent the answer never gives ("dangling_pronoun"), a quote from a reference
     list ("reference_quote")."""
     from service.answering.citations import split_sentences
+    from service.answering.units import PRONOUN_START
 
     defects = []
     sentences = [MARKER.sub("", s).strip() for s in split_sentences(answer.strip())]
@@ -63,7 +59,8 @@ def hygiene_defects(answer: str, cited_sections: Sequence[str]) -> list[str]:
     # What stands before each citation marker is one quoted unit: a unit ending in ":" announced items it lacks.
     if any(piece.strip().endswith(":") for piece in re.split(r"\[\d+\]", answer)):
         defects.append("empty_lead_in")
-    if sentences and PRONOUN_OPENING.match(sentences[0]) and not EXPLETIVE_IT.match(sentences[0]):
+    # The composer's own rule for a pronoun that needs a referent (an expletive "It may be hard to..." doesn't).
+    if sentences and PRONOUN_START.match(sentences[0]):
         defects.append("dangling_pronoun")
     if any(section.split(" > ")[-1] == "References" for section in cited_sections):
         defects.append("reference_quote")

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from evals.dataset import Item
-from evals.scoring import locate, overlaps
+from evals.harness import gold_spans
+from evals.scoring import overlaps
 from service.answering.engine import Engine
 from service.answering.query import Turn
 from service.answering.selection import FEATURES, SelectionModel, features
@@ -26,7 +27,7 @@ def labelled_candidates(engine: Engine, items: list[Item]) -> tuple[np.ndarray, 
     texts = {aid: a.text for aid, a in engine.articles().items()}
     xs, ys, groups = [], [], []
     for g, item in enumerate(i for i in items if i.answerable):
-        gold = [(e.article_id, *loc) for e in item.evidence if (loc := locate(texts[e.article_id], e.text))]
+        gold = gold_spans(item, texts)
         query, qvec, cands, top_score = engine.candidates(item.question, [Turn(r, c) for r, c in item.history])
         if not cands:
             continue

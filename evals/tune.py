@@ -17,10 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from evals.dataset import load_items
-from evals.harness import aggregate, run_stride
-from evals.scoring import Passage, evidence_run, locate, retrieval_metrics
+from evals.harness import aggregate, gold_spans, run_stride
+from evals.scoring import Passage, evidence_run, retrieval_metrics
 from ingest.corpus import raw_texts
-from ingest.settings import Settings
+from ingest.settings import Settings, load_settings
 from service.answering.answerer import ExtractiveAnswerer
 from service.answering.engine import Engine
 from service.answering.query import Turn
@@ -32,8 +32,7 @@ from service.answering.selection import FEATURES, SelectionModel
 def tune_retrieval(engine: Engine) -> None:
     items = [i for i in load_items("dev") if i.answerable]
     texts = {aid: a.text for aid, a in engine.articles().items()}
-    golds = {i.id: [(e.article_id, *loc) for e in i.evidence if (loc := locate(texts[e.article_id], e.text))]
-             for i in items}
+    golds = {i.id: gold_spans(i, texts) for i in items}
     results = []
     grid = itertools.product(["weighted", "rrf"], [0.3, 0.45, 0.6, 0.75, 0.9], [0.0, 0.25, 0.5, 1.0, 2.0])
     for fusion, dw, sw in grid:
@@ -84,7 +83,7 @@ def fit(engine: Engine, out: Path) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     what = sys.argv[1] if len(sys.argv) > 1 else "retrieval"
     # Fitting the selection weights must not need the weights it replaces (they may be stale).
     neutral = SelectionModel(tuple(0.0 for _ in FEATURES), 0.0, "neutral") if what == "selection" else None

@@ -6,7 +6,7 @@ Layout under ``<data_dir>/index/``:
     chroma/          Chroma PersistentClient, collection ``stride_chunks`` (cosine): the source of truth
                      for chunks; its metadata records the embedding model that built it
     records.sqlite   LangChain SQLRecordManager: what is indexed, for incremental re-runs
-    articles/<id>.json  each cleaned article (text, sections, what cleaning removed)
+    articles/<id>.json  each cleaned article (text, sections, what cleaning removed, planted text found)
     index.json       the version's manifest: model, articles, content hashes, chunk count
   staging-<pid>/     an ingest in progress (a copy of current, then updated); never read
 

@@ -2,8 +2,9 @@
 
 Candidates come from the articles' structure (``units``): sentence windows, lists with their lead-in,
 numbered steps, single items, table rows. Each is scored by the learned ``SelectionModel``; the best
-is taken, then others that are nearly as likely, add something new (maximal marginal relevance) and
-fit the word budget of the question's answer type. Every unit quotes the exact article span it shows.
+is taken, then others at least ``keep_ratio`` as likely that repeat nothing already chosen (no
+overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type.
+Every unit quotes the exact article span it shows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
 from service.answering.selection import SelectionModel, features
-from service.answering.text import stems
 from service.answering.units import Candidate, candidates
 
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
@@ -57,7 +57,7 @@ def _repeats(c: Candidate, chosen: list[Candidate], redundancy: float) -> bool:
         # is a repeat too; a shorter window without it may still be taken.
         if any(float(a @ b) >= redundancy for a in c.sentence_vecs for b in o.sentence_vecs):
             return True
-        sa, sb = stems(c.text), stems(o.text)
+        sa, sb = c.stems, o.stems
         if sa and sb and len(sa & sb) / min(len(sa), len(sb)) >= 0.7:
             return True
     return False

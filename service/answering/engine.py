@@ -239,7 +239,7 @@ class Engine:
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
         if conf < self._calibration.threshold:
-            return self._decline(decline_text(hits), query, hits, started, "low_confidence", conf)
+            return self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
         draft = self._answerer.draft(query, qvec, hits, self._index)
         units = list(draft.units)
         referral = referral_unit(query, qvec, self._index)
@@ -252,25 +252,27 @@ class Engine:
             answer=rendered.text,
             abstained=False,
             citations=rendered.citations,
-            provenance=self._provenance(query, hits, started, draft.mode, conf, draft=draft),
+            provenance=self._provenance(query, hits, started, draft.mode, conf, draft=draft,
+                                        focus_covered=focus_covered),
             hits=hits,
         )
 
     def _decline(
         self, text: str, query: Query | None, hits: list[Hit], started: float, reason: DeclineReason,
-        conf: float | None = None,
+        conf: float | None = None, focus_covered: float = 1.0,
     ) -> ChatResult:
         return ChatResult(
             answer=text,
             abstained=True,
             citations=[],
-            provenance=self._provenance(query, hits, started, "declined", conf, reason=reason),
+            provenance=self._provenance(query, hits, started, "declined", conf, reason=reason,
+                                        focus_covered=focus_covered),
             hits=hits,
         )
 
     def _provenance(
         self, query: Query | None, hits: list[Hit], started: float, mode: Mode, conf: float | None,
-        reason: DeclineReason | None = None, draft: Draft | None = None,
+        reason: DeclineReason | None = None, draft: Draft | None = None, focus_covered: float = 1.0,
     ) -> Provenance:
         return Provenance(
             index_version=self._snapshot.version,
@@ -289,7 +291,7 @@ class Engine:
                 concepts=[c.id for c in query.concepts],
                 answer_type=query.answer_type,
                 focus=query.focus,
-                focus_coverage=round(focus_coverage(query, self._index.mentions, self._index.discussed_concepts), 4),
+                focus_coverage=round(focus_covered, 4),
             ),
             retrieved=[
                 RetrievedChunk(

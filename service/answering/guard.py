@@ -208,11 +208,11 @@ _HEADER = re.compile(
     r"|(?:^|[.!?;\n] )(?:security |safety |admin |developer )?override :"
 )
 # A new name for the assistant is capitalised ("You're now CoachGPT"); "if you're now running" is not a name.
+_NOT_AFTER_IF_WHEN = r"(?<!\bif )(?<!\bwhen )(?<!\bIf )(?<!\bWhen )"  # on the cased text
 _NAMED_PERSONA = re.compile(
-    r"(?<!\bif )(?<!\bwhen )(?<!\bIf )(?<!\bWhen )\b[Yy]ou(?: are|'re) (?:now |no longer )(?:called |named )?"
-    r"(?!I\b)[A-Z][A-Za-z0-9]+"
+    _NOT_AFTER_IF_WHEN + r"\b[Yy]ou(?: are|'re) (?:now |no longer )(?:called |named )?(?!I\b)[A-Z][A-Za-z0-9]+"
 )
-_NAMED_YOU = re.compile(r"(?<!\bif )(?<!\bwhen )(?<!\bIf )(?<!\bWhen )\b[Yy]ou are (?!I\b)[A-Z][a-z]+[A-Za-z0-9]*")
+_NAMED_YOU = re.compile(_NOT_AFTER_IF_WHEN + r"\b[Yy]ou are (?!I\b)[A-Z][a-z]+[A-Za-z0-9]*")
 _RAW_HEADER = re.compile(
     r"<\|?\s*(?:im_start|im_end|system|endoftext|sys)\s*\|?>|\[/?(?:inst|system|sys|admin)\]|<</?sys>>"
     r"|#+\s*(?:system|instructions?|new instructions?)\b",

@@ -4,6 +4,7 @@ resolved against the conversation. Pure."""
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ingest.lexicon import Concept, Lexicon
@@ -30,7 +31,7 @@ class Query:
     coverage: float  # share of the message's content words the corpus knows
     corrections: dict[str, str] = field(default_factory=dict)
     follow_up_of: str | None = None
-    answer_type: AnswerType = "other"  # from this message's own wording (a follow-up keeps its own)
+    answer_type: AnswerType = "other"  # from this message's wording; a follow-up with none takes the earlier one
     focus: list[str] = field(default_factory=list)  # what is asked about (a follow-up adds the earlier subject)
     focus_pairs: list[tuple[str, str]] = field(default_factory=list)  # adjacent focus words, as asked
 
@@ -53,7 +54,7 @@ def is_follow_up(message: str, history: list[Turn]) -> bool:
     return any(t in ANAPHORA for t in toks) and len(content) <= 4
 
 
-def topic_of(question: str, lexicon: Lexicon, vocabulary: set[str]) -> str:
+def topic_of(question: str, lexicon: Lexicon, vocabulary: AbstractSet[str]) -> str:
     """What an earlier question was about, to carry into a follow-up: the lexicon terms it used, or
     failing that its content words. The new message keeps the lead; this only supplies the subject."""
     fixed, _ = correct_spelling(words(question), vocabulary)
@@ -62,14 +63,15 @@ def topic_of(question: str, lexicon: Lexicon, vocabulary: set[str]) -> str:
     return " ".join(terms) if terms else " ".join(content_words(text))
 
 
-def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set[str]) -> Query:
+def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str]) -> Query:
     """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know."""
     previous = next((t.content for t in reversed(history) if t.role == "user"), None)
     follow = previous if previous is not None and is_follow_up(message, history) else None
     own = words(message)
     fixed, changes = correct_spelling(own, vocabulary)
     repaired = " ".join(fixed)
-    text = f"{repaired} {topic_of(follow, lexicon, vocabulary)}" if follow else repaired
+    topic = topic_of(follow, lexicon, vocabulary) if follow else ""
+    text = f"{repaired} {topic}" if follow else repaired
     concepts = lexicon.concepts_in(text)
     found = {t for t, _ in lexicon.find(text)}
     expansions = [t for c in concepts if c.expand for t in c.terms if t not in found]
@@ -82,7 +84,7 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: set
     focus = focus_terms(repaired)
     pairs = focus_phrases(repaired)
     if follow:
-        focus = list(dict.fromkeys(focus + focus_terms(topic_of(follow, lexicon, vocabulary))))
+        focus = list(dict.fromkeys(focus + focus_terms(topic)))
     return Query(
         message=message,
         text=text,

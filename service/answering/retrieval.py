@@ -80,7 +80,7 @@ class SearchIndex:
             start += len(sc.sentence_embeddings)
         self.bm25 = bm25s.BM25()
         self.bm25.index([keyword_tokens(sc.indexed_text) or ["_"] for sc in self.chunks], show_progress=False)
-        self.vocabulary = {w for sc in self.chunks for w in words(sc.indexed_text)} | lexicon.vocabulary()
+        self.vocabulary = frozenset({w for sc in self.chunks for w in words(sc.indexed_text)} | lexicon.vocabulary())
         self.answerable_mask = np.array([not sc.chunk.is_reference for sc in self.chunks])
         # How many answerable sentences name each word stem, and which lexicon concepts the articles
         # discuss: declining asks whether a question's focus is a topic here, not just a word here.

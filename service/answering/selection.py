@@ -90,7 +90,7 @@ def features(query: Query, qvec: np.ndarray, cands: list[Candidate], top_score: 
     for c in cands:
         chunk = c.hit.chunk
         heading = " ".join(chunk.section)
-        text_stems = stems(c.text)
+        text_stems = c.stems
         cos = float(c.vec @ qvec / (np.linalg.norm(c.vec) or 1.0)) if c.vec is not None else 0.0
         rows.append([
             cos,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -56,7 +57,13 @@ def stems(text: str) -> set[str]:
     return {stem(w) for w in content_words(text)}
 
 
-def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str], dict[str, str]]:
+@lru_cache(maxsize=4)
+def _sorted_words(vocabulary: frozenset[str]) -> tuple[str, ...]:
+    # The index's vocabulary is one frozenset for its lifetime: sort it once, not per query.
+    return tuple(sorted(vocabulary))
+
+
+def correct_spelling(tokens: list[str], vocabulary: AbstractSet[str]) -> tuple[list[str], dict[str, str]]:
     """Replace out-of-vocabulary words by a close corpus word ("hamstrng" -> "hamstring").
 
     Only words of six letters or more are touched, with at most one edit (two from nine letters),
@@ -70,7 +77,7 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
 
     fixed: list[str] = []
     changes: dict[str, str] = {}
-    corpus_words: list[str] | None = None
+    corpus_words: tuple[str, ...] | None = None
     for tok in tokens:
         if tok in vocabulary or tok.isdigit() or tok in STOPWORDS:
             fixed.append(tok)
@@ -85,7 +92,8 @@ def correct_spelling(tokens: list[str], vocabulary: set[str]) -> tuple[list[str]
             fixed.append(tok)
             continue
         limit = 1 if len(tok) < 9 else 2  # OSA: a swapped pair of letters is one edit
-        corpus_words = corpus_words if corpus_words is not None else sorted(vocabulary)
+        if corpus_words is None:
+            corpus_words = _sorted_words(vocabulary if isinstance(vocabulary, frozenset) else frozenset(vocabulary))
         best = process.extractOne(tok, corpus_words, scorer=OSA.distance, score_cutoff=limit)
         if best is not None:
             changes[tok] = best[0]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
 from ingest.models import Chunk
 from ingest.sentences import LIST_MARKER
 from service.answering.retrieval import Hit, SearchIndex
+from service.answering.text import stems
 
-UnitKind = str  # "prose" | "list" | "steps" | "item" | "row"
+UnitKind = Literal["prose", "list", "steps", "item", "row"]
 PRONOUN_START = re.compile(
     r"^(?!it(['’]s|\s+(is|was|may be|might be|can be|will be|would be))\s+\w+\s+(to|that|if|whether)\b)"
     r"(they|it|its|their|them|these|those|this|he|she|his|her)\b",
@@ -49,6 +52,11 @@ class Candidate:
     @property
     def text(self) -> str:
         return " ".join(self.parts)
+
+    @cached_property
+    def stems(self) -> set[str]:
+        """Content-word stems of the shown text (features and redundancy both need them)."""
+        return stems(self.text)
 
     @property
     def words(self) -> int:
@@ -118,8 +126,6 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         lead_text = ""
         if lead is not None and _is_lead_in(_sentence(chunk, lead[-1])):
             lead_text = _sentence(chunk, lead[-1])
-        elif lead is None and chunk.prefix.rstrip().endswith(":"):
-            lead_text = ""  # the lead-in stands in another chunk; the items still read as a list
         items = lines[i : j + 1]
         numbered = all(NUMBERED.match(chunk.text[chunk.sentences[it[0]][0] :]) for it in items)
         parts: list[str] = []  # one per sentence, so every item is followed by its citation
