@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     feedback_max_queries: int = Field(
         100_000, ge=1000, description="The query log keeps at most this many questions, the oldest go first."
     )
+    # A reader asks a question every few seconds at most; a script looping faster is throttled.
+    rate_limit_chat: str = Field(
+        "20/minute;200/hour", description="Per-client limit on /chat and /chat/stream, e.g. 20/minute;200/hour; "
+        "empty = none."
+    )
+    rate_limit_search: str = Field("60/minute", description="Per-client limit on /search; empty = none.")
+    rate_limit_feedback: str = Field("30/minute", description="Per-client limit on /feedback; empty = none.")
+    max_in_flight: int = Field(
+        4, ge=1, description="Answers computed at once (2 cores answer ~45 a second: 4 keeps each near 100 ms)."
+    )
+    max_queued: int = Field(
+        16, ge=0, description="Answers waiting for a turn beyond those; more get 503 with Retry-After at once."
+    )
 
     # --- optional LLM (any OpenAI-compatible chat endpoint) ------------------
     llm_base_url: str | None = Field(
@@ -81,6 +94,18 @@ class Settings(BaseSettings):
                     raise ValueError("must be a JSON list or comma-separated origins, e.g. https://a.example") from err
             return [o.strip() for o in text.split(",") if o.strip()]
         return value
+
+    @field_validator("rate_limit_chat", "rate_limit_search", "rate_limit_feedback")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if value.strip():
+                parse_many(value)
+        except ValueError as err:
+            raise ValueError("must look like 20/minute or 20/minute;200/hour (empty = no limit)") from err
+        return value.strip()
 
     @model_validator(mode="after")
     def _check_chunk_sizes(self) -> Settings:

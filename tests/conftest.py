@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(tier)
 
 
+# Schemathesis cases sent per (operation, generation mode), tests/test_contract.py; printed for CI's log.
+CONTRACT_CASES: Counter[tuple[str, str]] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not CONTRACT_CASES:
+        return
+    operations = sorted({op for op, _ in CONTRACT_CASES})
+    terminalreporter.write_sep("-", f"schemathesis: {sum(CONTRACT_CASES.values())} cases over "
+                                    f"{len(operations)} operations")
+    for op in operations:
+        terminalreporter.write_line(f"  {op:32s} {CONTRACT_CASES[(op, 'positive')]:4d} valid  "
+                                    f"{CONTRACT_CASES[(op, 'negative')]:4d} invalid")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """For tests/test_tiers.py: report which heavy modules this run imported."""
     report = os.environ.get("STRIDE_TEST_MODULES_REPORT")
@@ -75,12 +91,22 @@ def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
 
 # --- the fast tier: a deterministic embedder through the production path ------------------------------
 
-@pytest.fixture
-def fake_index(settings: Settings) -> Settings:
+@pytest.fixture(scope="session")
+def fake_index_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped corpus ingested once with the hashing embedder; each test gets a copy."""
     from ingest.pipeline import run_ingest
     from tests.fakes import fake_embeddings_factory
 
-    run_ingest(settings, embeddings_factory=fake_embeddings_factory())
+    data = tmp_path_factory.mktemp("fake-index") / "data"
+    run_ingest(Settings(data_dir=data, corpus_dir=CORPUS, _env_file=None),  # type: ignore[call-arg]
+               embeddings_factory=fake_embeddings_factory())
+    return data
+
+
+@pytest.fixture
+def fake_index(settings: Settings, fake_index_template: Path) -> Settings:
+    """``settings`` over a private copy of the fake index (ingesting it again per test is most of a test's time)."""
+    shutil.copytree(fake_index_template, settings.data_dir, symlinks=True)  # `current` is a relative link
     return settings
 
 

@@ -56,7 +56,9 @@ def site(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
     allowed_pages: dict[str, str] = {}
     refused_pages: dict[str, str] = {}
     with serve_pages(allowed_pages) as allowed, serve_pages(refused_pages) as refused:
-        settings = real_settings.model_copy(update={"cors_origins": [allowed], "data_dir": data_dir})
+        # Every page here asks from one address: a limit above this module's questions, so none is refused.
+        settings = real_settings.model_copy(update={"cors_origins": [allowed], "data_dir": data_dir,
+                                                    "rate_limit_chat": "100/minute"})
         app = create_app(settings)
         with serve_app(app) as url:
             allowed_pages["/"] = host_page(url)
@@ -256,6 +258,20 @@ def test_network_error_shows_retry_that_recovers(site: Site, open_page) -> None:
     answers(page).first.get_by_role("button", name=f"Retry: {PROTEIN}").click()
     expect(answers(page).first.locator(".answer-text")).to_contain_text(PROTEIN_RANGE, timeout=ANSWER_TIMEOUT_MS)
     expect(alert).to_be_hidden()
+
+
+def test_a_rate_limited_reader_is_told_when_to_try_again(site: Site, open_page) -> None:
+    page = open_page(site.url + "/")
+    page.route("**/chat/stream", lambda route: route.fulfill(
+        status=429, headers={"Retry-After": "42"}, content_type="application/json",
+        body='{"detail": "too many chat requests from this client (limit 20 per 1 minute); retry in 42 s"}'))
+    ask(page, PROTEIN)
+    alert = answers(page).first.get_by_role("alert")
+    expect(alert).to_contain_text("more questions than Stride takes from one reader at a time")
+    expect(alert).to_contain_text("Try again in 42 s")
+    page.unroute("**/chat/stream")
+    answers(page).first.get_by_role("button", name=f"Retry: {PROTEIN}").click()
+    expect(answers(page).first.locator(".answer-text")).to_contain_text(PROTEIN_RANGE, timeout=ANSWER_TIMEOUT_MS)
 
 
 def test_streaming_never_shifts_the_answer_upwards(site: Site, open_page) -> None:

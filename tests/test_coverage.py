@@ -63,6 +63,24 @@ def test_cluster_labels_groups_by_direction_and_handles_tiny_inputs() -> None:
     assert len({labels[0], labels[2], labels[4]}) == 3
 
 
+def _partition(labels: list[int]) -> set[frozenset[int]]:
+    groups: dict[int, set[int]] = {}
+    for i, lab in enumerate(labels):
+        groups.setdefault(lab, set()).add(i)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_past_max_linked_the_rest_join_the_nearest_cluster_or_cluster_among_themselves() -> None:
+    rng = np.random.default_rng(3)
+    directions = np.eye(6)
+    # Topics 0-3 among the first rows; topics 4-5 appear only later, so they must form clusters of their own.
+    topics = [i % 4 for i in range(12)] + [i % 6 for i in range(30)]
+    vecs = _unit((directions[topics] + rng.normal(0, 0.05, (len(topics), 6))).tolist())
+    bounded = model.cluster_labels(vecs, distance=0.3, max_linked=12)
+    assert _partition(bounded) == _partition(model.cluster_labels(vecs, distance=0.3)) == _partition(topics)
+    assert sorted(set(bounded)) == list(range(6))
+
+
 def test_rank_clusters_puts_most_asked_first_with_medoid_headline() -> None:
     qs = [
         GapQuestion("shoes one", "log", True, 0.2, count=1),

@@ -83,7 +83,17 @@ def app_client(settings: Any, store_factory: Any) -> Iterator[Any]:
 
 # --- through the API, with a real second process holding the lock ---------------------------------------
 
-def test_a_held_write_lock_stalls_neither_chat_nor_healthz_and_loses_no_rows(client) -> None:
+@pytest.fixture
+def unthrottled(fake_settings: Any) -> Iterator[Any]:
+    """A client whose burst is neither rate-limited nor shed: the lock is what is under test."""
+    from service.feedback.store import open_store
+
+    with app_client(fake_settings.model_copy(update={"rate_limit_chat": "", "max_in_flight": 64}), open_store) as c:
+        yield c
+
+
+def test_a_held_write_lock_stalls_neither_chat_nor_healthz_and_loses_no_rows(unthrottled) -> None:
+    client = unthrottled
     store = client.app.state.stride.feedback
     path = store.path
     questions = [f"What do the glutes do when running, part {i}?" for i in range(20)]

@@ -197,6 +197,12 @@ class Engine:
         """The normalised query embedding of ``text`` (cached)."""
         return self._encoder(text)
 
+    def encode_many(self, texts: list[str]) -> np.ndarray:
+        """Normalised embeddings of many texts in batches (uncached: for reports, not requests)."""
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.asarray(self._encoder.embeddings.encode(texts), dtype=np.float32)
+
     def clear_query_cache(self) -> None:
         self._encoder.clear()
 

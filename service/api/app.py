@@ -16,13 +16,18 @@ from ingest.errors import StrideError
 from ingest.settings import Settings
 from service.answering.engine import Engine
 from service.api import errors
+from service.api.body_limit import BodyLimit
 from service.api.metrics import Metrics
 from service.api.state import AppState
+from service.api.throttle import LoadShedder, RateLimits
 from service.coverage.build import EvalQuestion
+from service.coverage.live import LiveCoverage
 from service.feedback.store import FeedbackStore, open_store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
+# The routes that compute an answer; health, metrics, articles and the page are never shed.
+ANSWER_PATHS = ("/chat", "/chat/stream", "/search")
 
 
 def create_app(
@@ -34,8 +39,14 @@ def create_app(
 ) -> FastAPI:
     """The app over ``settings``. The factories are the seams for tests (a deterministic embedder, a
     broken store); ``eval_questions`` lets the coverage page list which questions each article answers."""
-    state = AppState(settings=settings, metrics=Metrics(), feedback=feedback_factory(settings),
-                     eval_questions=eval_questions)
+    metrics = Metrics()
+    rate_limits = RateLimits(
+        {"chat": settings.rate_limit_chat, "search": settings.rate_limit_search,
+         "feedback": settings.rate_limit_feedback},
+        on_reject=metrics.reject,
+    )
+    state = AppState(settings=settings, metrics=metrics, feedback=feedback_factory(settings),
+                     rate_limits=rate_limits, coverage=LiveCoverage(eval_questions))
 
     def load() -> None:
         try:
@@ -49,11 +60,26 @@ def create_app(
             state.error = f"{type(err).__name__}: {err}"
             log.exception("Stride failed to load")
 
+    def warm_coverage() -> None:
+        # Built once ready, so the first admin view is a cached page rather than a wait of seconds (at
+        # 10k logged questions, embedding the gap questions is most of it). A failure here costs nothing
+        # but the head start: the page is built again when viewed.
+        if state.engine is None or not settings.admin_api_key:
+            return
+        try:
+            state.coverage.html(state.engine, state.feedback)
+        except Exception:
+            log.exception("could not prepare the coverage page")
+
+    def load_then_warm() -> None:
+        load()
+        warm_coverage()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.feedback is not None:
             state.metrics.watch_query_log(state.feedback.query_log_stats)
-        threading.Thread(target=load, name="stride-load", daemon=True).start()
+        threading.Thread(target=load_then_warm, name="stride-load", daemon=True).start()
         yield
         if state.feedback is not None:
             # Writes the queued query log first; bounded (5 s) so a stuck lock cannot hang shutdown, and
@@ -67,17 +93,19 @@ def create_app(
         ),
         version="0.1.0",
         lifespan=lifespan,
-        # Counted on the bytes actually received, so a chunked body without Content-Length is cut off
-        # at the limit too (Starlette's RequestBodyLimitMiddleware), not read whole into memory.
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.stride = state
+    # Counted on the bytes received, so a chunked body is cut off at the limit, not read whole into memory.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(LoadShedder, limit=settings.max_in_flight, queue=settings.max_queued, paths=ANSWER_PATHS,
+                       on_reject=metrics.reject)
+    # Added last, so outermost: a shed 503 or an early 413 still carries the CORS headers the widget needs.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"], max_age=600,
-            # Cross-origin callers read the query id to attach feedback to a /chat answer.
-            expose_headers=["X-Stride-Query-Id"],
+            # Cross-origin callers read the query id to attach feedback to a /chat answer, and when to retry.
+            expose_headers=["X-Stride-Query-Id", "Retry-After"],
         )
 
     @app.middleware("http")
@@ -91,6 +119,7 @@ def create_app(
         return response
 
     errors.install(app, settings.data_dir)
+    app.openapi = lambda: errors.true_openapi(app)  # type: ignore[method-assign]
 
     from service.api.routes import articles, chat, coverage, feedback, health, search, ui
 

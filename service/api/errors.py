@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,3 +46,20 @@ def install(app: FastAPI, data_dir: Path) -> None:
         # A domain failure while serving means the index or model went away: not the caller's fault.
         return JSONResponse(status_code=503, content={"detail": public_message(str(err), data_dir)},
                             headers={"Retry-After": "2"})
+
+
+def true_openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI schema without FastAPI's stock 422 (a list of pydantic errors): request bodies
+    declare their own 422 (``{"detail": str}``, as ``on_validation`` sends), and a route whose only
+    parameter is a path string never answers 422 at all."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)  # FastAPI's own, cached on the app: edited in place once
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                stock = op.get("responses", {}).get("422", {})
+                if "HTTPValidationError" in str(stock):
+                    del op["responses"]["422"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -48,8 +48,15 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.answers = Counter("stride_answers", "Chat answers by outcome", ["outcome"], registry=self.registry)
+        self.rejected = Counter(
+            "stride_rejected", "Requests turned away: rate_limit (429) or overload (503)", ["reason"],
+            registry=self.registry,
+        )
         self.query_log = QueryLogCollector()  # zeros until a store is attached: the series always exist
         self.registry.register(self.query_log)
+
+    def reject(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
 
     def watch_query_log(self, stats: Callable[[], QueryLogStats]) -> None:
         """Expose the query-log writer's pending/dropped/retried counts (``FeedbackStore.query_log_stats``)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,27 +13,67 @@ from service.answering.provenance import Provenance
 from service.feedback.store import MAX_COMMENT_CHARS
 
 ARTICLE_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# The text rules as patterns, so the OpenAPI schema states them; the validators below check the same
+# patterns (with friendlier messages than "should match pattern").
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # no NUL, and at least one character that is not whitespace
 
 
-def _clean_text(value: str, what: str) -> str:
+def _clean_text(value: str, what: str, *, blank_ok: bool = False) -> str:
     if "\x00" in value:
         raise ValueError(f"{what} must not contain NUL characters")
-    if not value.strip():
+    if not blank_ok and not re.fullmatch(NOT_BLANK, value):
         raise ValueError(f"{what} must not be empty or whitespace")
     return value
 
 
+def _pattern(regex: str) -> dict[str, Any]:
+    return {"pattern": regex}
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer."""
+
+    detail: str = Field(..., description="One line: what went wrong and, where there is one, the fix.")
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                "schema": {"type": "integer", "minimum": 1}}}
+_ERRORS: dict[int, tuple[str, bool]] = {
+    400: ("The request could not be read: a body that is not UTF-8, or an article id that is not a slug.", False),
+    404: ("No such article or query id.", False),
+    413: ("The request body is over 256 KB (counted on the bytes received).", False),
+    422: ("The request body is not valid JSON or breaks a rule of the schema.", False),
+    429: ("This client sent more requests than its rate limit allows.", True),
+    503: ("Not ready yet, answering as many questions as it can, or the store is unavailable.", True),
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with, all ``{"detail": str}``."""
+    return {
+        code: {"model": ErrorBody, "description": _ERRORS[code][0], **({"headers": _RETRY_AFTER}
+                                                                         if _ERRORS[code][1] else {})}
+        for code in codes
+    }
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(..., max_length=2000)
+    query: str = Field(..., max_length=2000, json_schema_extra=_pattern(NOT_BLANK))
     k: int = Field(5, ge=1, le=50)
     article_id: str | None = Field(None, pattern=ARTICLE_ID, max_length=200)
-    section: str | None = Field(None, max_length=300)
+    section: str | None = Field(None, max_length=300, json_schema_extra=_pattern(NO_NUL))
 
     @field_validator("query")
     @classmethod
     def _query(cls, v: str) -> str:
         return _clean_text(v, "query")
+
+    @field_validator("section")
+    @classmethod
+    def _section(cls, v: str | None) -> str | None:
+        return None if v is None else _clean_text(v, "section", blank_ok=True)
 
 
 class SearchResult(BaseModel):
@@ -51,19 +92,17 @@ class SearchResponse(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=8000)
+    content: str = Field(..., max_length=8000, json_schema_extra=_pattern(NO_NUL))
 
     @field_validator("content")
     @classmethod
     def _content(cls, v: str) -> str:
-        if "\x00" in v:
-            raise ValueError("history content must not contain NUL characters")
-        return v
+        return _clean_text(v, "history content", blank_ok=True)
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(..., max_length=2000)
+    message: str = Field(..., max_length=2000, json_schema_extra=_pattern(NOT_BLANK))
     history: list[Message] = Field(default_factory=list, max_length=40)
 
     @field_validator("message")
@@ -81,20 +120,30 @@ class ChatResponse(BaseModel):
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query_id: str = Field(..., min_length=1, max_length=64)
+    query_id: str = Field(..., min_length=1, max_length=64, json_schema_extra=_pattern(NO_NUL))
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS, json_schema_extra=_pattern(NO_NUL))
+
+    @field_validator("query_id")
+    @classmethod
+    def _query_id(cls, v: str) -> str:
+        return _clean_text(v, "query_id", blank_ok=True)
 
     @field_validator("comment")
     @classmethod
     def _comment(cls, v: str | None) -> str | None:
-        if v is not None and "\x00" in v:
-            raise ValueError("comment must not contain NUL characters")
-        return v
+        return None if v is None else _clean_text(v, "comment", blank_ok=True)
 
 
 class FeedbackResponse(BaseModel):
     id: int
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "loading", "error"]
+    index_version: str | None = Field(None, description="Set once ready.")
+    startup_seconds: float | None = Field(None, description="Set once ready.")
+    detail: str | None = Field(None, description="Why the index or model could not load (status error).")
 
 
 class ArticleSummary(ManifestArticle):

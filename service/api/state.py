@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingest.settings import Settings
 from service.answering.engine import Engine
 from service.api.metrics import Metrics
-from service.coverage.build import EvalQuestion
+from service.api.throttle import RateLimits
+from service.coverage.live import LiveCoverage
 from service.feedback.store import FeedbackStore
 
 
@@ -18,7 +18,8 @@ class AppState:
     settings: Settings
     metrics: Metrics
     feedback: FeedbackStore | None
-    eval_questions: Sequence[EvalQuestion] = ()
+    rate_limits: RateLimits
+    coverage: LiveCoverage = field(default_factory=LiveCoverage)
     engine: Engine | None = None
     error: str | None = None  # why the engine could not load
     started: float = field(default_factory=time.monotonic)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,14 +230,12 @@ def merge_gaps(*groups: list[GapQuestion]) -> list[GapQuestion]:
 
 # --- the whole report --------------------------------------------------------------------------
 
-def build_coverage(
-    engine: Engine,
-    log_rows: Iterable[Mapping[str, Any]] | None,
-    file_questions: list[str] | None = None,
-    questions_file: Path | None = None,
-    eval_questions: Sequence[EvalQuestion] = (),
-) -> dict[str, Any]:
-    """The report's data, JSON-serialisable. ``log_rows`` is None when the query log is unavailable."""
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def build_index_view(engine: Engine, eval_questions: Sequence[EvalQuestion] = ()) -> dict[str, Any]:
+    """The parts of the report that depend only on the index (and the eval set): topics, the topic ×
+    article matrix, overlaps, articles and planted text. A live server keeps this per index version."""
     snap = engine.snapshot
     manifest_articles = snap.manifest.articles
     article_ids = list(manifest_articles)
@@ -249,27 +247,14 @@ def build_coverage(
 
     sentences, sentence_vecs = gather_sentences(engine)
     overlaps = model.find_overlaps(sentences, sentence_vecs)
-
     threshold = float(engine.calibration.threshold)
-    margin = model.LOW_CONFIDENCE_MARGIN
-    log_list, log_stats = log_gaps(log_rows or [], threshold, margin)
-    file_list: list[GapQuestion] = []
-    file_stats: dict[str, Any] | None = None
-    if file_questions is not None:
-        file_list, file_stats = file_gaps(engine, file_questions, threshold, margin)
-        file_stats = {"path": str(questions_file) if questions_file else None, **file_stats}
-    gaps = merge_gaps(log_list, file_list)
-    gap_vecs = _unit(np.stack([engine.encode(g.question) for g in gaps])) if gaps else np.zeros((0, 1))
-    clusters = model.rank_clusters(gaps, model.cluster_labels(gap_vecs), gap_vecs)
-
     return {
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "index": {"version": snap.version, "model": snap.model, "built_at": snap.manifest.built_at},
         "thresholds": {
             "topic_semantic_min": model.TOPIC_SEMANTIC_MIN,
             "abstain_threshold": threshold,
-            "low_confidence_margin": margin,
-            "gap_confidence_below": round(threshold + margin, 4),
+            "low_confidence_margin": model.LOW_CONFIDENCE_MARGIN,
+            "gap_confidence_below": round(threshold + model.LOW_CONFIDENCE_MARGIN, 4),
             "cluster_distance": model.CLUSTER_DISTANCE,
             "overlap_min_cosine": model.OVERLAP_MIN_COS,
             "overlap_min_chars": model.OVERLAP_MIN_CHARS,
@@ -290,13 +275,6 @@ def build_coverage(
         ],
         "passages": {p.chunk_id: {"article_id": p.article_id, "section": p.section, "text": p.text} for p in passages},
         "uncovered_topics": model.uncovered_topics(topics, cells, article_ids),
-        "gaps": {
-            "log": {"available": log_rows is not None, "empty": log_stats["logged"] == 0, **log_stats},
-            "file": file_stats,
-            "questions": len(gaps),
-            "asked": sum(g.count for g in gaps),
-            "clusters": clusters,
-        },
         "overlap": {"pairs": overlaps, "by_article_pair": model.overlap_by_article_pair(overlaps)},
         # Instruction-like text found at ingest: never used in answers, listed so someone removes it.
         "planted": [{"article_id": aid, "file": rec.file, "line": p.line, "rule": p.rule, "text": p.text}
@@ -304,6 +282,55 @@ def build_coverage(
         "eval_set": {"found": bool(eval_questions), "questions": len(eval_questions),
                      "unanswerable": sum(1 for e in eval_questions if not e.answerable)},
     }
+
+
+def build_gaps(
+    engine: Engine,
+    log_rows: Iterable[Mapping[str, Any]] | None,
+    file_questions: list[str] | None = None,
+    questions_file: Path | None = None,
+    encode: Encoder | None = None,
+) -> dict[str, Any]:
+    """The gap questions and their clusters. ``encode`` embeds a batch of questions (unit rows); a live
+    server passes one that remembers, so a new view embeds only the questions asked since the last."""
+    threshold = float(engine.calibration.threshold)
+    margin = model.LOW_CONFIDENCE_MARGIN
+    log_list, log_stats = log_gaps(log_rows or [], threshold, margin)
+    file_list: list[GapQuestion] = []
+    file_stats: dict[str, Any] | None = None
+    if file_questions is not None:
+        file_list, file_stats = file_gaps(engine, file_questions, threshold, margin)
+        file_stats = {"path": str(questions_file) if questions_file else None, **file_stats}
+    # Most-asked first: past model.MAX_LINKED questions, clustering links these and attaches the rest.
+    gaps = sorted(merge_gaps(log_list, file_list), key=lambda g: -g.count)
+    embed = encode or (lambda texts: _unit(np.asarray(engine.encode_many(texts))))
+    gap_vecs = _unit(embed([g.question for g in gaps])) if gaps else np.zeros((0, 1))
+    return {
+        "log": {"available": log_rows is not None, "empty": log_stats["logged"] == 0, **log_stats},
+        "file": file_stats,
+        "questions": len(gaps),
+        "asked": sum(g.count for g in gaps),
+        "clusters": model.rank_clusters(gaps, model.cluster_labels(gap_vecs), gap_vecs),
+    }
+
+
+def build_coverage(
+    engine: Engine,
+    log_rows: Iterable[Mapping[str, Any]] | None,
+    file_questions: list[str] | None = None,
+    questions_file: Path | None = None,
+    eval_questions: Sequence[EvalQuestion] = (),
+) -> dict[str, Any]:
+    """The report's data, JSON-serialisable. ``log_rows`` is None when the query log is unavailable."""
+    return {
+        "generated_at": generated_at(),
+        **build_index_view(engine, eval_questions),
+        "gaps": build_gaps(engine, log_rows, file_questions, questions_file),
+    }
+
+
+def generated_at() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _article(aid: str, entry: ManifestArticle, record: ArticleRecord | None, engine: Engine,

@@ -298,6 +298,14 @@ class FeedbackStore:
         """The newest feedback first, JSON columns decoded; ``rating`` is +1 or -1."""
         return self._select("feedback", limit, since)
 
+    def query_log_mark(self) -> tuple[int, int]:
+        """(rows, newest rowid) of the query log: it changes whenever a row is written or pruned, so a
+        report built from the log can be reused until it does."""
+        self._writer.flush(self._lookup_wait)
+        with self._lock:
+            count, newest = self._db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM queries").fetchone()
+        return int(count), int(newest)
+
     def iter_queries(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Every logged query, oldest first, as {id, ts, question, abstained, confidence} (for coverage reports)."""
         # Best effort, bounded: with the database locked the report shows what is written so far.

@@ -16,8 +16,9 @@ from sse_starlette.sse import EventSourceResponse
 from service.answering.engine import Engine
 from service.answering.query import Turn
 from service.api.deps import EngineDep, StateDep
-from service.api.schemas import ChatRequest, ChatResponse
+from service.api.schemas import ChatRequest, ChatResponse, error_responses
 from service.api.state import AppState
+from service.api.throttle import ChatLimit
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger(__name__)
@@ -45,8 +46,24 @@ def _log_query(state: AppState, req: ChatRequest, response: ChatResponse) -> str
         return None
 
 
-@router.post("/chat", response_model=ChatResponse)
-def chat(req: ChatRequest, response: Response, state: StateDep, engine: EngineDep) -> ChatResponse:
+_ERRORS = error_responses(400, 413, 422, 429, 503)
+_QUERY_ID = {QUERY_ID_HEADER: {"description": "The logged exchange, for POST /feedback (absent when not logged).",
+                               "schema": {"type": "string"}}}
+_STREAM = {
+    "description": "Server-Sent Events: `token` events (`{\"text\"}`, the answer a few words at a time), then one "
+                   "`citations` event (`{\"citations\", \"abstained\", \"provenance\", \"query_id\"}`), then `done` "
+                   "(`{\"abstained\"}`).",
+    # Each event as Schemathesis and OpenAPI 3.2 read a stream: its name and its JSON data.
+    "content": {"text/event-stream": {"schema": {
+        "type": "object", "required": ["event", "data"],
+        "properties": {"event": {"enum": ["token", "citations", "done"]},
+                       "data": {"type": "string", "contentMediaType": "application/json"}},
+    }}},
+}
+
+
+@router.post("/chat", response_model=ChatResponse, responses={200: {"headers": _QUERY_ID}, **_ERRORS})
+def chat(req: ChatRequest, response: Response, _: ChatLimit, state: StateDep, engine: EngineDep) -> ChatResponse:
     """A short answer from the articles with a citation after every sentence, or a plain decline.
     The ``X-Stride-Query-Id`` header names the logged exchange for ``POST /feedback``."""
     body, query_id = _answer(req, state, engine)
@@ -61,8 +78,8 @@ def _pieces(answer: str) -> list[str]:
     return ["".join(tokens[i : i + 3]) for i in range(0, len(tokens), 3)]
 
 
-@router.post("/chat/stream")
-async def chat_stream(req: ChatRequest, state: StateDep, engine: EngineDep) -> EventSourceResponse:
+@router.post("/chat/stream", response_class=EventSourceResponse, responses={200: _STREAM, **_ERRORS})
+async def chat_stream(req: ChatRequest, _: ChatLimit, state: StateDep, engine: EngineDep) -> EventSourceResponse:
     """Server-Sent Events: ``token`` events with the answer text, then ``citations`` (with the ``query_id`` for
     ``POST /feedback``), then ``done``."""
     body, query_id = await run_in_threadpool(_answer, req, state, engine)

@@ -6,14 +6,15 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import FeedbackDep
-from service.api.schemas import FeedbackRequest, FeedbackResponse
+from service.api.schemas import FeedbackRequest, FeedbackResponse, error_responses
+from service.api.throttle import FeedbackLimit
 from service.feedback.store import StoreUnavailable, UnknownQuery
 
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/feedback", response_model=FeedbackResponse)
-async def post_feedback(req: FeedbackRequest, store: FeedbackDep) -> FeedbackResponse:
+@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(400, 404, 413, 422, 429, 503))
+async def post_feedback(req: FeedbackRequest, _: FeedbackLimit, store: FeedbackDep) -> FeedbackResponse:
     """Thumbs up or down (with an optional comment) on an answer, by the ``query_id`` that came with it."""
     try:
         fid = await run_in_threadpool(store.add_feedback, req.query_id, 1 if req.rating == "up" else -1, req.comment)

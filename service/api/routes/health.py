@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import StateDep
+from service.api.schemas import Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -18,16 +19,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "Still loading, or could not load (see detail)."}})
 def readyz(state: StateDep) -> JSONResponse:
     """Ready once the index and the models are loaded."""
     if state.engine is None:
-        return JSONResponse(status_code=503, content={"status": "error" if state.error else "loading",
-                                                      "detail": state.error})
-    return JSONResponse({"status": "ready", "index_version": state.engine.snapshot.version,
-                         "startup_seconds": state.startup_seconds})
+        body = Readiness(status="error" if state.error else "loading", detail=state.error)
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return JSONResponse(Readiness(status="ready", index_version=state.engine.snapshot.version,
+                                  startup_seconds=state.startup_seconds).model_dump())
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response,
+            responses={200: {"description": "Prometheus text format.", "content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(state: StateDep) -> Response:
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

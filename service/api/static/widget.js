@@ -81,9 +81,15 @@
   }
 
   // --- SSE over fetch ---------------------------------------------------------------------
-  function StrideHttpError(message, status) {
+  function StrideHttpError(message, status, retryAfter) {
     this.message = message;
     this.status = status;
+    this.retryAfter = retryAfter; // seconds, from Retry-After on 429 and 503
+  }
+
+  function retryAfterOf(res) {
+    var n = parseInt(res.headers.get("Retry-After") || "", 10);
+    return isNaN(n) ? null : n;
   }
 
   function parseEvent(block) {
@@ -113,8 +119,10 @@
     }).then(function (res) {
       if (!res.ok) {
         return res.json().then(
-          function (body) { throw new StrideHttpError(body && body.detail ? String(body.detail) : "", res.status); },
-          function () { throw new StrideHttpError("", res.status); }
+          function (body) {
+            throw new StrideHttpError(body && body.detail ? String(body.detail) : "", res.status, retryAfterOf(res));
+          },
+          function () { throw new StrideHttpError("", res.status, retryAfterOf(res)); }
         );
       }
       var reader = res.body.getReader();
@@ -167,7 +175,9 @@
       body: JSON.stringify(body)
     }).then(function (res) {
       return res.json().catch(function () { return {}; }).then(function (data) {
-        if (!res.ok) throw new StrideHttpError(data && data.detail ? String(data.detail) : "", res.status);
+        if (!res.ok) {
+          throw new StrideHttpError(data && data.detail ? String(data.detail) : "", res.status, retryAfterOf(res));
+        }
         return data;
       });
     });
@@ -176,7 +186,9 @@
   function describeError(err) {
     if (err && err.name === "AbortError") return "Stride took too long to answer.";
     if (err instanceof StrideHttpError) {
-      if (err.status === 503) return "Stride is starting up or unavailable right now." + (err.message ? " (" + err.message + ")" : "");
+      var wait = err.retryAfter ? " Try again in " + err.retryAfter + " s." : " Try again shortly.";
+      if (err.status === 429) return "That's more questions than Stride takes from one reader at a time." + wait;
+      if (err.status === 503) return "Stride is busy or starting up right now." + wait;
       if (err.status === 0) return err.message;
       return "Stride couldn't answer (error " + err.status + ")" + (err.message ? ": " + err.message : ".");
     }
