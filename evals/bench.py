@@ -2,7 +2,7 @@
 artifacts/bench.json. Targets (2-core machine): cold ingest ≤ 15 s, no-op ≤ 3 s; /chat p50 ≤ 25 ms,
 p95 ≤ 60 ms; ≥ 60 req/s at 16 clients with 0 errors; ready ≤ 8 s; RSS ≤ 1.2 GB; with another process
 holding the feedback database's write lock for 25 s, /healthz and /chat p95 ≤ 100 ms and no query-log row lost;
-/coverage ≤ 2 s at 10k logged queries.
+/coverage ≤ 2 s at 10k logged queries; in LLM mode the first token of /chat/stream ≤ half the whole answer.
 Targets are reported, not asserted: a benchmark informs, tests decide.
 """
 
@@ -276,6 +276,70 @@ def bench_coverage(env: dict[str, str], rows: int = 10_000) -> dict[str, Any]:
             "page_kb": round(len(page.content) / 1024)}
 
 
+def stream_timings(base: str, questions: list[str]) -> dict[str, float]:
+    """/chat/stream as the widget reads it: time to the first token event, and to the done event (ms, p50)."""
+    first, total = [], []
+    with httpx.Client(timeout=60) as client:
+        for i, q in enumerate(questions):
+            started = time.perf_counter()
+            seen_token = None
+            with client.stream("POST", base + "/chat/stream", json={"message": f"{q} ({i})"}) as r:
+                r.raise_for_status()
+                for line in r.iter_lines():
+                    if line == "event: token" and seen_token is None:
+                        seen_token = time.perf_counter() - started
+                    if line == "event: done":
+                        break
+            total.append((time.perf_counter() - started) * 1000)
+            first.append((seen_token or 0.0) * 1000)
+    return {"first_token_p50_ms": round(pct(first, 50), 1), "total_p50_ms": round(pct(total, 50), 1),
+            "first_over_total": round(pct(first, 50) / pct(total, 50), 2)}
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
+    while True:
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("stride serve exited before it was ready")
+        time.sleep(0.05)
+
+
+def bench_ttft(env: dict[str, str], questions: list[str]) -> dict[str, Any]:
+    """Time to first token beside total latency, extractive and LLM mode. LLM mode talks to the local
+    stand-in server (evals/llm_stub.py), generating a word every 20 ms, as a small local model would."""
+    import uvicorn
+
+    from evals.llm_stub import chat_completions_app
+
+    out: dict[str, Any] = {}
+    stub_port = free_port()
+    stub = uvicorn.Server(uvicorn.Config(chat_completions_app(token_delay=0.02, passages=3)[0], host="127.0.0.1",
+                                         port=stub_port, log_level="warning"))
+    thread = threading.Thread(target=stub.run, daemon=True)
+    thread.start()
+    try:
+        for mode, extra in [("extractive", {}), ("llm", {"STRIDE_LLM_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
+                                                          "STRIDE_LLM_MODEL": "stub"})]:
+            port = free_port()
+            proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], cwd=HERE,
+                                    env={**env, "STRIDE_RATE_LIMIT_CHAT": "", **extra},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+            try:
+                _wait_ready(f"http://127.0.0.1:{port}", proc)
+                out[mode] = stream_timings(f"http://127.0.0.1:{port}", questions)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+    finally:
+        stub.should_exit = True
+        thread.join(timeout=10)
+    return out
+
+
 def bench_langchain_anchor() -> dict[str, Any]:
     """The textbook LangChain similarity_search on the same machine (in-process, no HTTP)."""
     from evals.baseline import LangChainBaseline
@@ -309,6 +373,7 @@ def main() -> None:
         out["ingest"] = {"cold_seconds": round(cold, 2), "noop_seconds": round(noop, 2), "chunks": chunks,
                          "chunks_per_second": round(chunks / cold, 1), "noop_added": noop_report["num_added"]}
         out["service"] = bench_service(env, free_port())
+        out["streaming"] = bench_ttft(env, [i.question for i in load_items("test") if i.answerable][:30])
         out["coverage"] = bench_coverage(env)
         out["anchor"] = bench_langchain_anchor()
     chat_p50 = out["service"]["chat_ms"]["p50"]
@@ -347,6 +412,9 @@ def main() -> None:
          "lock adds ~0"),
         ("  query-log rows after release",
          f"{s['stalled_lock']['rows_logged']} of {s['stalled_lock']['rows_expected']}", "none lost"),
+        *[(f"/chat/stream {mode}: first token / whole answer (p50)",
+           f"{t['first_token_p50_ms']} / {t['total_p50_ms']} ms ({t['first_over_total']})",
+           "< 0.5 of total" if mode == "llm" else "") for mode, t in out["streaming"].items()],
         (f"/coverage at {out['coverage']['logged_queries']} logged queries: first view right after start "
          "(waits for the background build)", f"{out['coverage']['first_view']} s", ""),
         ("  unchanged / after 100 new questions",

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to embed the widget: a JSON list, or comma-separated.",
     )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer keys for /v1 and /mcp: a JSON list, or comma-separated; empty = open.",
+    )
     admin_api_key: str | None = Field(
         None, description="Key for GET /coverage (header X-Admin-Key); unset disables it."
     )
@@ -81,9 +85,9 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(None, description="API key, if the endpoint needs one.")
     llm_timeout_s: float = Field(20.0, gt=0, description="After this, Stride answers extractively instead.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "api_keys", mode="before")
     @classmethod
-    def _origins(cls, value: Any) -> Any:
+    def _list(cls, value: Any) -> Any:
         # A site owner types "https://a.example,https://b.example"; JSON lists work too.
         if isinstance(value, str):
             text = value.strip()
@@ -91,7 +95,7 @@ class Settings(BaseSettings):
                 try:
                     return json.loads(text)
                 except json.JSONDecodeError as err:
-                    raise ValueError("must be a JSON list or comma-separated origins, e.g. https://a.example") from err
+                    raise ValueError("must be a JSON list or comma-separated values, e.g. a,b") from err
             return [o.strip() for o in text.split(",") if o.strip()]
         return value
 

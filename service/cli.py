@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,10 +75,16 @@ def _eval_questions() -> list[EvalQuestion]:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+    root = logging.getLogger()
+    if not root.handlers:  # under a test runner its own handlers stay as they are
+        # Quiet unless -v: bm25s sets its own logger to DEBUG when imported (a logger level set here would be
+        # undone), so the handler decides; transformers draws a "Loading weights" bar unless told not to.
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
+        root.handlers[0].setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @app.command()
@@ -155,6 +162,25 @@ def ask(
     from service.console import print_answer
 
     print_answer(body)
+
+
+@app.command("mcp")
+def mcp_stdio(ctx: typer.Context) -> None:
+    """Serve Stride to an MCP client (Claude Desktop, an IDE) over stdio: the tools ask_stride,
+    search_articles and list_articles, and each article as a resource. stdout carries only the protocol."""
+    import contextlib
+    import sys
+
+    from service.mcp.server import build_mcp_server
+
+    settings = _settings()
+    # Anything a library prints while the model loads goes to stderr; once serving, the SDK diverts fd 1 itself.
+    with domain_errors(), contextlib.redirect_stdout(sys.stderr):
+        engine = _wiring(ctx).engine(settings)
+    try:
+        build_mcp_server(lambda: engine).run("stdio")
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command("eval")
@@ -245,3 +271,29 @@ def coverage(
                f"{len(data['overlap']['pairs'])} overlapping statements; "
                f"{len(data['uncovered_topics'])} topics no article covers", err=True)
     typer.echo(f"wrote {out / 'report.html'} (+ {', '.join(f for f in data['files'] if f != 'report.html')})", err=True)
+
+
+@app.command()
+def feedback(
+    since: Annotated[int | None, typer.Option(min=1, help="Only the last DAYS days.", metavar="DAYS")] = None,
+    rating: Annotated[str | None, typer.Option(help="Only 'up' or 'down'.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """Export feedback with the question, the answer, its sources (exact quotes) and the comment, newest first."""
+    from service.feedback.export import read_feedback, to_csv, to_json
+
+    if rating not in (None, "up", "down"):
+        raise typer.BadParameter("must be 'up' or 'down'", param_hint="--rating")
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("must be 'csv' or 'json'", param_hint="--format")
+    settings = _settings()
+    with domain_errors():
+        rows = read_feedback(settings.data_dir, since, rating)  # type: ignore[arg-type]
+    text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    typer.echo(f"{len(rows)} feedback rows" + (f" written to {out}" if out else ""), err=True)

@@ -27,6 +27,7 @@ CORPUS = REPO / "corpus"
 TIERS: dict[str, set[str]] = {
     "real_settings": {"model"},  # the shipped corpus ingested with the real embedding model
     "stride_env": {"model", "slow"},  # real `stride` processes (which load the real model)
+    "stride_server": {"model", "slow"},  # a real `stride serve` over the real index (tests/test_openai_api.py)
     "chromium": {"browser", "slow"},  # Debian's Chromium through Playwright
     "eval_result": {"eval"},  # the eval suite on the test split
     "fast_tier_report": {"slow"},  # the fast tier run again in a subprocess (tests/test_tiers.py)

@@ -274,6 +274,28 @@ def test_a_rate_limited_reader_is_told_when_to_try_again(site: Site, open_page) 
     expect(answers(page).first.locator(".answer-text")).to_contain_text(PROTEIN_RANGE, timeout=ANSWER_TIMEOUT_MS)
 
 
+@pytest.mark.parametrize(("path", "operation"), [("/docs", ".opblock-summary-path"), ("/redoc", "h2")])
+def test_api_docs_render_with_every_outside_request_blocked(site: Site, open_page, path: str, operation: str) -> None:
+    outside: list[str] = []
+
+    def only_stride(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(site.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    page = open_page("about:blank")
+    page.context.route("**/*", only_stride)
+    page.goto(site.url + path)
+    # Swagger UI lists operations by path; ReDoc heads each with its summary.
+    first, second = ("/v1/chat/completions", "/chat/stream") if path == "/docs" else ("Chat Completions", "Chat Stream")
+    expect(page.locator(operation).filter(has_text=first).first).to_be_visible(timeout=15_000)
+    expect(page.locator(operation).filter(has_text=second).first).to_be_visible()
+    shot(page, f"docs-{path.strip('/')}")
+    assert outside == []
+
+
 def test_streaming_never_shifts_the_answer_upwards(site: Site, open_page) -> None:
     """No layout jump: the answer box only grows while tokens arrive, and markers keep their size."""
     page = open_page(site.url + "/")

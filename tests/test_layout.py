@@ -60,7 +60,7 @@ def test_every_package_directory_is_listed_for_the_wheel() -> None:
 def test_the_answering_rooms_are_where_the_readme_says() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rooms = [p.name for p in (REPO / "service").iterdir() if (p / "__init__.py").exists()]
-    assert sorted(rooms) == ["answering", "api", "coverage", "feedback"]
+    assert sorted(rooms) == ["answering", "api", "coverage", "feedback", "mcp"]
     assert all(f"service/{room}/" in readme for room in rooms)
     answering = sorted(p.stem for p in (REPO / "service" / "answering").glob("*.py") if p.stem != "__init__")
     assert all(f"`{m}`" in readme for m in answering), [m for m in answering if f"`{m}`" not in readme]

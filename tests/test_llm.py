@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
+from evals.llm_stub import chat_completions_app
 from service.answering.prompts import load_prompt
 from tests.fakes import build_fake_engine
 from tests.servers import free_port, serve
-
-UNSUPPORTED = "Running also cures every knee injury within a week. [2]"
-
-
-def chat_completions_app(delay: float = 0.0) -> tuple[FastAPI, list[dict]]:
-    """A minimal OpenAI-compatible server: it answers with the first sentence of passage [1],
-    cited, plus one invented sentence that no passage supports."""
-    app = FastAPI()
-    seen: list[dict] = []
-
-    @app.get("/")
-    def root() -> dict:
-        return {"ok": True}
-
-    @app.post("/v1/chat/completions")
-    async def completions(request: Request):  # type: ignore[no-untyped-def]
-        body = await request.json()
-        seen.append(body)
-        if delay:
-            await asyncio.sleep(delay)
-        prompt = body["messages"][-1]["content"]
-        passage = re.search(r"\[1\] \(.*?\)\n(.+?)(?:\n\n\[2\]|\n\nQuestion:)", prompt, re.DOTALL).group(1)
-        first = re.split(
-            r"(?<=[.!?])\s", passage.strip().splitlines()[-1] if passage.strip().startswith("|") else passage.strip()
-        )[0]
-        text = f"{first} [1] {UNSUPPORTED}"
-        created = int(time.time())
-        if not body.get("stream"):
-            return JSONResponse({"id": "x", "object": "chat.completion", "created": created, "model": body["model"],
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "finish_reason": "stop"}]})
-
-        async def events():  # type: ignore[no-untyped-def]
-            for piece in re.findall(r"\S+\s*", text):
-                chunk = {"id": "x", "object": "chat.completion.chunk", "created": created, "model": body["model"],
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                yield f"data: {json.dumps(chunk)}\n\n"
-            done = {"id": "x", "object": "chat.completion.chunk", "created": created, "model": body["model"],
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            yield f"data: {json.dumps(done)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    return app, seen
 
 
 def engine_with_llm(settings, base_url: str, timeout: float = 5.0):
@@ -133,3 +88,36 @@ def test_llm_that_declines_or_cites_nothing_supported_leaves_the_extractive_answ
     with serve(app) as base:
         result = engine_with_llm(fake_index, base + "/v1").chat("What do the glutes do when running?")
     assert result.provenance.mode == "extractive" and result.citations
+
+
+def test_llm_sentences_stream_as_they_are_verified_long_before_the_last_token(fake_index) -> None:
+    from service.answering.engine import ChatResult
+
+    app, _ = chat_completions_app(token_delay=0.03, passages=3)
+    with serve(app) as base:
+        engine = engine_with_llm(fake_index, base + "/v1")
+        started = time.monotonic()
+        arrivals: list[tuple[float, object]] = []
+        for item in engine.chat_stream("What do the glutes do when running?"):
+            arrivals.append((time.monotonic() - started, item))
+    pieces = [(t, item) for t, item in arrivals if not isinstance(item, ChatResult)]
+    total, result = arrivals[-1]
+    assert isinstance(result, ChatResult) and result.provenance.mode == "llm"
+    assert len(pieces) == 3 and "cures every knee injury" not in result.answer
+    assert "".join(p.text for _, p in pieces) == result.answer  # the streamed text is the answer
+    assert pieces[0][0] < total / 2  # the first sentence came while the model was still generating
+    assert [p.citation.n for _, p in pieces if p.citation] == [c.n for c in result.citations]
+
+
+def test_fallbacks_are_counted_in_metrics(fake_index) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.conftest import wait_ready
+
+    unreachable = f"http://127.0.0.1:{free_port()}/v1"
+    app = create_app(fake_index, engine_factory=lambda _: engine_with_llm(fake_index, unreachable))
+    with TestClient(app) as client:
+        wait_ready(client)
+        assert client.post("/chat", json={"message": "What do the glutes do when running?"}).json()["citations"]
+        assert "stride_llm_fallbacks_total 1.0" in client.get("/metrics").text

@@ -12,7 +12,7 @@ from service.cli import app
 @pytest.mark.parametrize(("env", "says"), [
     ({"STRIDE_FEEDBACK_RETENTION_DAYS": "0"}, "STRIDE_FEEDBACK_RETENTION_DAYS: Input should be greater than or equal"),
     ({"STRIDE_PORT": "eighty"}, "STRIDE_PORT:"),
-    ({"STRIDE_CORS_ORIGINS": "[not json"}, "STRIDE_CORS_ORIGINS: must be a JSON list or comma-separated origins"),
+    ({"STRIDE_CORS_ORIGINS": "[not json"}, "STRIDE_CORS_ORIGINS: must be a JSON list or comma-separated values"),
     ({"STRIDE_CHUNK_TARGET_CHARS": "2000"}, "STRIDE_CHUNK_TARGET_CHARS must be smaller than STRIDE_CHUNK_MAX_CHARS"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],

@@ -1,8 +1,10 @@
 """One ``Answerer`` protocol, two implementations: extractive (here) and LLM (``llm.py``). An answerer
-turns retrieved hits into answer units; the engine adds the referral and renders them once."""
+turns retrieved hits into answer units, streamed: each unit as soon as it is ready, then the ``Draft``
+(all of them, the mode, the LLM info). The engine adds the referral and renders them as they come."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -27,7 +29,17 @@ class Answerer(Protocol):
     @property
     def params(self) -> AnswerParams: ...
 
-    def draft(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Draft: ...
+    def stream(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Iterator[Unit | Draft]:
+        """Units as they are ready, then the Draft (last)."""
+        ...
+
+
+def drain(items: Iterator[Unit | Draft]) -> Draft:
+    """The Draft at the end of a stream (for callers that want the whole answer at once)."""
+    for item in items:
+        if isinstance(item, Draft):
+            return item
+    raise RuntimeError("an answerer's stream ended without its Draft")
 
 
 class ExtractiveAnswerer:
@@ -41,5 +53,8 @@ class ExtractiveAnswerer:
     def params(self) -> AnswerParams:
         return self._params
 
-    def draft(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Draft:
-        return Draft(compose(query, qvec, hits, index, self._params, self.model), "extractive")
+    def stream(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Iterator[Unit | Draft]:
+        # Composing chooses the units together (redundancy, order), so they are ready at once: sent in order.
+        units = compose(query, qvec, hits, index, self._params, self.model)
+        yield from units
+        yield Draft(units, "extractive")

@@ -9,6 +9,7 @@ passage, and every number it states appears there too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,30 +57,48 @@ class Rendered:
     citations: list[Citation]
 
 
-def render(units: list[Unit]) -> Rendered:
-    """Each unit followed by its marker; units quoting the same span share one citation."""
-    citations: list[Citation] = []
-    parts: list[str] = []
-    by_span: dict[tuple[str, int, int], int] = {}
-    for u in units:
+class Renderer:
+    """Renders units one at a time, as a stream sends them: each unit followed by its marker; units quoting
+    the same span share one citation. ``render`` is this, all at once, so both give the same answer."""
+
+    def __init__(self) -> None:
+        self.citations: list[Citation] = []
+        self.parts: list[str] = []
+        self._by_span: dict[tuple[str, int, int], int] = {}
+
+    def add(self, u: Unit) -> tuple[str, Citation | None]:
+        """The text this unit adds to the answer, and its citation when it is a new one."""
         c = u.hit.chunk
         key = (u.hit.chunk_id, u.start, u.end)
-        if key not in by_span:
-            by_span[key] = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=by_span[key],
-                    chunk_id=u.hit.chunk_id,
-                    article_id=c.article_id,
-                    title=c.title,
-                    section=c.section_label,
-                    quote=c.text[u.start : u.end],
-                    start=c.start + u.start,
-                    end=c.start + u.end,
-                )
+        new: Citation | None = None
+        if key not in self._by_span:
+            self._by_span[key] = len(self.citations) + 1
+            new = Citation(
+                n=self._by_span[key],
+                chunk_id=u.hit.chunk_id,
+                article_id=c.article_id,
+                title=c.title,
+                section=c.section_label,
+                quote=c.text[u.start : u.end],
+                start=c.start + u.start,
+                end=c.start + u.end,
             )
-        parts.append(f"{u.text} [{by_span[key]}]")
-    return Rendered(" ".join(parts), citations)
+            self.citations.append(new)
+        piece = f"{u.text} [{self._by_span[key]}]"
+        text = piece if not self.parts else " " + piece
+        self.parts.append(piece)
+        return text, new
+
+    def rendered(self) -> Rendered:
+        return Rendered(" ".join(self.parts), list(self.citations))
+
+
+def render(units: list[Unit]) -> Rendered:
+    """Each unit followed by its marker; units quoting the same span share one citation."""
+    renderer = Renderer()
+    for u in units:
+        renderer.add(u)
+    return renderer.rendered()
 
 
 # --- verifying generated text -----------------------------------------------------------------
@@ -150,15 +169,50 @@ def verify(
     generated: str, passages: list[tuple[str, list[tuple[int, int]]]], threshold: float = 0.6
 ) -> list[Supported]:
     """Keep the generated sentences that their cited passage supports. ``passages``: (text, sentence spans)."""
-    kept: list[Supported] = []
-    for sentence in split_sentences(generated):
-        cited = [int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(passages)]
-        plain = MARKER.sub("", sentence).strip()
-        if not cited or not plain:
-            continue
-        n = max(cited, key=lambda k: support(plain, passages[k - 1][0]))
-        text, spans = passages[n - 1]
-        if support(plain, text) >= threshold:
-            s, e = best_quote(plain, text, spans)
-            kept.append(Supported(plain, n, s, e))
-    return kept
+    return [k for sentence in split_sentences(generated) if (k := check(sentence, passages, threshold))]
+
+
+def check(sentence: str, passages: list[tuple[str, list[tuple[int, int]]]], threshold: float = 0.6
+          ) -> Supported | None:
+    """One generated sentence, kept if the passage it cites (the best of several) supports it."""
+    cited = [int(n) for n in MARKER.findall(sentence) if 1 <= int(n) <= len(passages)]
+    plain = MARKER.sub("", sentence).strip()
+    if not cited or not plain:
+        return None
+    n = max(cited, key=lambda k: support(plain, passages[k - 1][0]))
+    text, spans = passages[n - 1]
+    if support(plain, text) < threshold:
+        return None
+    s, e = best_quote(plain, text, spans)
+    return Supported(plain, n, s, e)
+
+
+_ONLY_MARKERS = re.compile(r"^\s*(?:\[\d*\]?\s*)*$")
+
+
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """The sentences of streamed ``text`` that are finished, and the rest (kept for more tokens). A sentence
+    is finished once the next one has begun with a word: until then its ``[n]`` may still be arriving."""
+    sentences = split_sentences(text)
+    if len(sentences) < 2 or _ONLY_MARKERS.match(sentences[-1]):
+        return [], text
+    last = text.rfind(sentences[-1])
+    return sentences[:-1], text[last:] if last >= 0 else sentences[-1]
+
+
+def verify_stream(tokens: Iterable[str], passages: list[tuple[str, list[tuple[int, int]]]],
+                  threshold: float = 0.6, stop: Callable[[str], bool] = lambda _: False) -> Iterator[Supported]:
+    """``verify`` as the text is generated: each sentence is checked once it is finished and yielded at once
+    if supported, so the first arrives long before the last token. ``stop(text_so_far)`` ends it early."""
+    buffer = ""
+    for token in tokens:
+        buffer += token
+        if stop(buffer):
+            return
+        done, buffer = complete_sentences(buffer)
+        for sentence in done:
+            if (kept := check(sentence, passages, threshold)) is not None:
+                yield kept
+    for sentence in split_sentences(buffer):
+        if (kept := check(sentence, passages, threshold)) is not None:
+            yield kept

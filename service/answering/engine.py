@@ -3,9 +3,11 @@ built from explicit, typed parts (retrieval parameters, reranker, answerer, cali
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +26,7 @@ from service.answering.abstain import (
     focus_coverage,
 )
 from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
-from service.answering.citations import Citation, render
+from service.answering.citations import Citation, Renderer
 from service.answering.compose import AnswerParams, gather, referral_unit
 from service.answering.guard import is_injection
 from service.answering.provenance import (
@@ -49,6 +51,14 @@ class ChatResult:
     citations: list[Citation]
     provenance: Provenance
     hits: list[Hit] = field(default_factory=list)  # what was retrieved, for evals and reports
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A streamed part of an answer: the text it adds (one unit and its marker) and its citation, if new."""
+
+    text: str
+    citation: Citation | None
 
 
 class QueryEncoder:
@@ -203,6 +213,14 @@ class Engine:
             return np.zeros((0, 1), dtype=np.float32)
         return np.asarray(self._encoder.embeddings.encode(texts), dtype=np.float32)
 
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` by the embedding model's own tokenizer (for usage reports); a model
+        without one (a test double) counts words and punctuation marks."""
+        tokenizer = getattr(self._encoder.embeddings.model, "tokenizer", None)
+        if tokenizer is not None:
+            return len(tokenizer.tokenize(text))
+        return len(re.findall(r"\w+|[^\w\s]", text))
+
     def clear_query_cache(self) -> None:
         self._encoder.clear()
 
@@ -235,26 +253,44 @@ class Engine:
 
     # --- chat --------------------------------------------------------------------------------------
     def chat(self, message: str, history: list[Turn] | None = None) -> ChatResult:
+        """The whole answer at once: ``chat_stream`` run to its end."""
+        for item in self.chat_stream(message, history):
+            if isinstance(item, ChatResult):
+                return item
+        raise RuntimeError("chat_stream ended without its result")
+
+    def chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Piece | ChatResult]:
+        """The answer as it is made: a ``Piece`` per unit as soon as the answerer has it (its text with the
+        ``[n]`` marker, and the citation when new), then the ``ChatResult``, whose answer is those pieces
+        joined. A decline is the result alone."""
         started = time.perf_counter()
         history = (history or [])[-2 * self._max_history_turns :] if self._max_history_turns else []
         if is_injection(message):
-            return self._decline(OUT_OF_SCOPE, None, [], started, "out_of_scope")
+            yield self._decline(OUT_OF_SCOPE, None, [], started, "out_of_scope")
+            return
         query, qvec, hits = self.retrieve(
             message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True
         )
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
         if conf < self._calibration.threshold:
-            return self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
-        draft = self._answerer.draft(query, qvec, hits, self._index)
-        units = list(draft.units)
+            yield self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
+            return
+        renderer = Renderer()
+        draft: Draft | None = None
+        for item in self._answerer.stream(query, qvec, hits, self._index):
+            if isinstance(item, Draft):
+                draft = item
+            else:
+                yield Piece(*renderer.add(item))
+        assert draft is not None
         referral = referral_unit(query, qvec, self._index)
         if referral is not None and not any(
-            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in units
+            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in draft.units
         ):
-            units.append(referral)  # pain or injury: the articles' own advice to see a professional
-        rendered = render(units)
-        return ChatResult(
+            yield Piece(*renderer.add(referral))  # pain or injury: the articles' own advice to see a professional
+        rendered = renderer.rendered()
+        yield ChatResult(
             answer=rendered.text,
             abstained=False,
             citations=rendered.citations,

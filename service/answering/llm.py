@@ -1,19 +1,22 @@
 """Optional LLM answers through any OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, hosted).
 
-The model writes from numbered passages; every sentence is then verified against the passage it
-cites (``citations.verify``) and unsupported ones are dropped. Any failure, timeout, "not covered"
-or fully unsupported answer falls back to the extractive answerer, and the draft says why.
+The model writes from numbered passages and is streamed: each sentence is verified against the passage
+it cites (``citations.verify_stream``) as soon as it is finished, and sent on if supported, dropped if
+not, so the first sentence arrives long before the last token. A failure, a timeout or "not covered"
+before any sentence was sent, or an answer with no supported sentence, falls back to the extractive
+answerer, and the draft says why. (After a sentence was sent, a failure ends the answer there.)
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 
 from ingest.settings import Settings
 from service.answering.answerer import Answerer, Draft
-from service.answering.citations import Unit, verify
+from service.answering.citations import Unit, verify_stream
 from service.answering.compose import AnswerParams
 from service.answering.prompts import Prompt, load_prompt
 from service.answering.provenance import LLMInfo
@@ -45,11 +48,12 @@ class LLMAnswerer:
     def params(self) -> AnswerParams:
         return self.fallback.params
 
-    def draft(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Draft:
+    def stream(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> Iterator[Unit | Draft]:
         info = LLMInfo(prompt=self.prompt.name, prompt_sha256=self.prompt.sha256)
         chosen = [h for h in hits if not h.chunk.is_reference][: self.passages]
         if not chosen:
-            return self._fall_back(query, qvec, hits, index, info)
+            yield from self._fall_back(query, qvec, hits, index, info)
+            return
         # Planted instructions are blanked before the model sees a passage, and so can't be verified either.
         texts = [index.without_planted(h.chunk) for h in chosen]
         numbered = "\n\n".join(
@@ -57,21 +61,29 @@ class LLMAnswerer:
             for i, (h, t) in enumerate(zip(chosen, texts, strict=True), 1)
         )
         message = self.prompt.render(question=query.message, passages=numbered)
+        passages = [(t, [sp for sp in h.chunk.sentences if not index.is_planted(h.chunk, *sp)])
+                    for h, t in zip(chosen, texts, strict=True)]
+        units: list[Unit] = []
         try:
-            text = "".join(str(part.content) for part in self.model.stream(message))
+            tokens = (str(part.content) for part in self.model.stream(message))
+            for k in verify_stream(tokens, passages, stop=lambda text: NOT_COVERED in text):
+                unit = Unit(k.text, chosen[k.passage - 1], k.start, k.end, score=1.0, rank=k.passage - 1)
+                units.append(unit)
+                yield unit
         except Exception as err:  # network errors, timeouts, bad responses: all mean "use the extractive answer"
             error = f"{type(err).__name__}: {err}"[:300]
+            info = info.model_copy(update={"error": error})
+            if units:  # sentences already sent stay: the answer ends there
+                log.warning("LLM endpoint failed mid-answer, ending it there: %s", error)
+                yield Draft(units, "llm", info)
+                return
             log.warning("LLM endpoint failed, answering extractively: %s", error)
-            return self._fall_back(query, qvec, hits, index, info.model_copy(update={"error": error}))
-        if NOT_COVERED in text:
-            return self._fall_back(query, qvec, hits, index, info)
-        kept = verify(text, [(t, [sp for sp in h.chunk.sentences if not index.is_planted(h.chunk, *sp)])
-                             for h, t in zip(chosen, texts, strict=True)])
-        if not kept:
-            return self._fall_back(query, qvec, hits, index, info)
-        units = [Unit(k.text, chosen[k.passage - 1], k.start, k.end, score=1.0, rank=k.passage - 1) for k in kept]
-        return Draft(units, "llm", info)
+        if not units:
+            yield from self._fall_back(query, qvec, hits, index, info)
+            return
+        yield Draft(units, "llm", info)
 
-    def _fall_back(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, info: LLMInfo) -> Draft:
-        draft = self.fallback.draft(query, qvec, hits, index)
-        return Draft(draft.units, draft.mode, info)
+    def _fall_back(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex,
+                   info: LLMInfo) -> Iterator[Unit | Draft]:
+        for item in self.fallback.stream(query, qvec, hits, index):
+            yield Draft(item.units, item.mode, info) if isinstance(item, Draft) else item

@@ -1,4 +1,5 @@
-"""Every failure becomes a JSON ``{"detail": "..."}`` response, mapped here and nowhere else."""
+"""Every failure becomes a JSON response, mapped here and nowhere else: ``{"detail": "..."}``, or under
+``/v1`` (the OpenAI-compatible API) OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import StrideError
+from service.api.openai_wire import error_body
+
+OPENAI_PREFIX = "/v1/"
 
 
-def validation_message(err: RequestValidationError) -> str:
+class OpenAIError(Exception):
+    """A /v1 failure with OpenAI's ``code`` (e.g. ``model_not_found``)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+
+def error_content(path: str, status: int, message: str, code: str | None = None,
+                  param: str | None = None) -> dict[str, Any]:
+    """The error body a caller of ``path`` expects."""
+    if path.startswith(OPENAI_PREFIX):
+        return error_body(message, status, code, param)
+    return {"detail": message}
+
+
+def validation_message(err: RequestValidationError | ValidationError) -> str:
     """One readable line from pydantic's error list ("message: must not be empty")."""
     parts = []
     for e in err.errors():
@@ -34,18 +55,27 @@ def public_message(message: str, data_dir: Path) -> str:
 
 def install(app: FastAPI, data_dir: Path) -> None:
     @app.exception_handler(RequestValidationError)
-    async def on_validation(_: Request, err: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": validation_message(err)})
+    async def on_validation(request: Request, err: RequestValidationError) -> JSONResponse:
+        # OpenAI answers a malformed request with 400; the rest of the API has always said 422.
+        status = 400 if request.url.path.startswith(OPENAI_PREFIX) else 422
+        return JSONResponse(status_code=status,
+                            content=error_content(request.url.path, status, validation_message(err)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=err.status_code, content={"detail": err.detail}, headers=err.headers)
+    async def on_http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=err.status_code, headers=err.headers,
+                            content=error_content(request.url.path, err.status_code, str(err.detail)))
+
+    @app.exception_handler(OpenAIError)
+    async def on_openai(request: Request, err: OpenAIError) -> JSONResponse:
+        return JSONResponse(status_code=err.status,
+                            content=error_content(request.url.path, err.status, err.message, err.code, err.param))
 
     @app.exception_handler(StrideError)
-    async def on_stride(_: Request, err: StrideError) -> JSONResponse:
+    async def on_stride(request: Request, err: StrideError) -> JSONResponse:
         # A domain failure while serving means the index or model went away: not the caller's fault.
-        return JSONResponse(status_code=503, content={"detail": public_message(str(err), data_dir)},
-                            headers={"Retry-After": "2"})
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content=error_content(request.url.path, 503, public_message(str(err), data_dir)))
 
 
 def true_openapi(app: FastAPI) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
@@ -48,12 +48,27 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.answers = Counter("stride_answers", "Chat answers by outcome", ["outcome"], registry=self.registry)
+        self.feedback = Counter("stride_feedback", "Feedback received, by rating", ["rating"], registry=self.registry)
+        for rating in ("up", "down"):
+            self.feedback.labels(rating)  # both series exist from the start, at zero
         self.rejected = Counter(
             "stride_rejected", "Requests turned away: rate_limit (429) or overload (503)", ["reason"],
             registry=self.registry,
         )
+        self.declines = Counter("stride_declines", "Declines by reason (low_confidence, out_of_scope)", ["reason"],
+                                registry=self.registry)
+        self.llm_fallbacks = Counter(
+            "stride_llm_fallbacks", "LLM mode answers that fell back to extractive (endpoint error, not covered, "
+            "nothing verified)", registry=self.registry)
+        self.index = Gauge("stride_index_info", "The index being served (value 1)", ["version", "model"],
+                           registry=self.registry)
+        ProcessCollector(registry=self.registry)  # memory, CPU, open files: the standard process metrics
         self.query_log = QueryLogCollector()  # zeros until a store is attached: the series always exist
         self.registry.register(self.query_log)
+
+    def serving(self, version: str, model: str) -> None:
+        self.index.clear()
+        self.index.labels(version, model).set(1)
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

@@ -11,7 +11,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse_many
@@ -20,6 +20,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OVERLOAD_RETRY_AFTER_S = 1
+OVERLOADED = "Stride is answering as many questions as it can; retry in a moment"
 
 
 class RateLimits:
@@ -72,8 +73,10 @@ class LoadShedder:
     so the answers that are computed stay fast. The event loop is single-threaded: plain counters are exact."""
 
     def __init__(self, app: ASGIApp, *, limit: int, queue: int, paths: Collection[str],
-                 on_reject: Callable[[str], None] = lambda _: None) -> None:
+                 on_reject: Callable[[str], None] = lambda _: None,
+                 error_content: Callable[[str, int, str], dict[str, Any]] = lambda _p, _s, m: {"detail": m}) -> None:
         self.app, self.limit, self.queue, self.on_reject = app, limit, queue, on_reject
+        self.error_content = error_content
         self.paths = frozenset(paths)
         self.in_flight = 0
         self._turns: deque[asyncio.Future[None]] = deque()
@@ -85,7 +88,7 @@ class LoadShedder:
         if self.in_flight >= self.limit:
             if len(self._turns) >= self.queue:
                 self.on_reject("overload")
-                await _overloaded(send)
+                await _overloaded(send, self.error_content(scope["path"], 503, OVERLOADED))
                 return
             turn = asyncio.get_running_loop().create_future()
             self._turns.append(turn)
@@ -113,8 +116,8 @@ class LoadShedder:
         self.in_flight -= 1
 
 
-async def _overloaded(send: Send) -> None:
-    body = json.dumps({"detail": "Stride is answering as many questions as it can; retry in a moment"}).encode()
+async def _overloaded(send: Send, content: dict[str, Any]) -> None:
+    body = json.dumps(content).encode()
     start: Message = {
         "type": "http.response.start", "status": 503,
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

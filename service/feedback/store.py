@@ -294,9 +294,10 @@ class FeedbackStore:
         self._writer.flush(self._lookup_wait)
         return self._select("queries", limit, since)
 
-    def feedback(self, limit: int = 100, since: datetime | None = None) -> list[dict[str, Any]]:
-        """The newest feedback first, JSON columns decoded; ``rating`` is +1 or -1."""
-        return self._select("feedback", limit, since)
+    def feedback(self, limit: int = 100, since: datetime | None = None, rating: int | None = None
+                 ) -> list[dict[str, Any]]:
+        """The newest feedback first, JSON columns decoded; ``rating`` is +1 or -1 (and filters when given)."""
+        return self._select("feedback", limit, since, rating)
 
     def query_log_mark(self) -> tuple[int, int]:
         """(rows, newest rowid) of the query log: it changes whenever a row is written or pruned, so a
@@ -320,12 +321,19 @@ class FeedbackStore:
             yield {"id": r["id"], "ts": r["ts"], "question": r["question"], "abstained": bool(r["abstained"]),
                    "confidence": r["confidence"]}
 
-    def _select(self, table: str, limit: int, since: datetime | None) -> list[dict[str, Any]]:
+    def _select(self, table: str, limit: int, since: datetime | None, rating: int | None = None
+                ) -> list[dict[str, Any]]:
         sql = f"SELECT * FROM {table}"  # table is one of two literals above, never user input
+        where: list[str] = []
         args: list[Any] = []
         if since is not None:
-            sql += " WHERE ts >= ?"
+            where.append("ts >= ?")
             args.append(_ts(since))
+        if rating is not None:
+            where.append("rating = ?")
+            args.append(int(rating))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY ts DESC, rowid DESC LIMIT ?"
         args.append(int(limit))
         with self._lock:

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from service.answering.engine import Engine
+from service.answering.engine import ChatResult, Engine
 from service.answering.query import Turn
 from service.api.deps import EngineDep, StateDep
 from service.api.schemas import ChatRequest, ChatResponse, error_responses
@@ -25,13 +25,46 @@ log = logging.getLogger(__name__)
 QUERY_ID_HEADER = "X-Stride-Query-Id"
 
 
-def _answer(req: ChatRequest, state: AppState, engine: Engine) -> tuple[ChatResponse, str | None]:
+def answer_and_log(req: ChatRequest, state: AppState, engine: Engine) -> tuple[ChatResponse, str | None]:
     """Answer, count the outcome and log the exchange; returns the response and its query id (for feedback)."""
-    result = engine.chat(req.message, [Turn(m.role, m.content) for m in req.history])
+    return finish(req, state, engine.chat(req.message, turns(req)))
+
+
+def turns(req: ChatRequest) -> list[Turn]:
+    return [Turn(m.role, m.content) for m in req.history]
+
+
+def finish(req: ChatRequest, state: AppState, result: ChatResult) -> tuple[ChatResponse, str | None]:
+    """A finished answer: counted, logged, and as the API returns it, with its query id."""
     state.metrics.answers.labels("declined" if result.abstained else "answered").inc()
+    if result.provenance.decline_reason is not None:
+        state.metrics.declines.labels(result.provenance.decline_reason).inc()
+    if result.provenance.llm is not None and result.provenance.mode != "llm" and not result.abstained:
+        state.metrics.llm_fallbacks.inc()
     response = ChatResponse(answer=result.answer, abstained=result.abstained, citations=result.citations,
                             provenance=result.provenance)
     return response, _log_query(state, req, response)
+
+
+class StreamedResponse(ChatResponse):
+    query_id: str | None
+
+
+async def stream_answer(req: ChatRequest, state: AppState, engine: Engine) -> AsyncIterator[str | StreamedResponse]:
+    """The answer's text as the engine makes it (a unit at a time, each with its marker), then the finished
+    response, counted and logged, with its query id. The engine runs in a worker thread one step at a time,
+    so the event loop never waits on it."""
+    result: ChatResult | None = None
+    async for item in iterate_in_threadpool(engine.chat_stream(req.message, turns(req))):
+        if isinstance(item, ChatResult):
+            result = item
+        else:
+            yield item.text
+    assert result is not None
+    if result.abstained:
+        yield result.answer  # a decline is a result alone: its text is sent here
+    response, query_id = await run_in_threadpool(finish, req, state, result)
+    yield StreamedResponse(**response.model_dump(), query_id=query_id)
 
 
 def _log_query(state: AppState, req: ChatRequest, response: ChatResponse) -> str | None:
@@ -66,31 +99,33 @@ _STREAM = {
 def chat(req: ChatRequest, response: Response, _: ChatLimit, state: StateDep, engine: EngineDep) -> ChatResponse:
     """A short answer from the articles with a citation after every sentence, or a plain decline.
     The ``X-Stride-Query-Id`` header names the logged exchange for ``POST /feedback``."""
-    body, query_id = _answer(req, state, engine)
+    body, query_id = answer_and_log(req, state, engine)
     if query_id:
         response.headers[QUERY_ID_HEADER] = query_id
     return body
 
 
-def _pieces(answer: str) -> list[str]:
+def stream_pieces(answer: str) -> list[str]:
     # A few words at a time, never splitting a citation marker.
-    tokens = re.findall(r"\S+\s*", answer)
+    tokens = re.findall(r"\s*\S+\s*", answer)  # a piece's leading space (between units) is kept
     return ["".join(tokens[i : i + 3]) for i in range(0, len(tokens), 3)]
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse, responses={200: _STREAM, **_ERRORS})
 async def chat_stream(req: ChatRequest, _: ChatLimit, state: StateDep, engine: EngineDep) -> EventSourceResponse:
-    """Server-Sent Events: ``token`` events with the answer text, then ``citations`` (with the ``query_id`` for
-    ``POST /feedback``), then ``done``."""
-    body, query_id = await run_in_threadpool(_answer, req, state, engine)
-    dumped = body.model_dump()
+    """Server-Sent Events, as the answer is made: ``token`` events with the answer text, then ``citations``
+    (with the ``query_id`` for ``POST /feedback``), then ``done``."""
 
     async def events() -> AsyncIterator[dict[str, Any]]:
-        for piece in _pieces(body.answer):
-            yield {"event": "token", "data": json.dumps({"text": piece})}
-        yield {"event": "citations", "data": json.dumps(
-            {"citations": dumped["citations"], "abstained": body.abstained, "provenance": dumped["provenance"],
-             "query_id": query_id})}
-        yield {"event": "done", "data": json.dumps({"abstained": body.abstained})}
+        async for item in stream_answer(req, state, engine):
+            if isinstance(item, StreamedResponse):
+                dumped = item.model_dump(mode="json")
+                yield {"event": "citations", "data": json.dumps(
+                    {"citations": dumped["citations"], "abstained": item.abstained,
+                     "provenance": dumped["provenance"], "query_id": item.query_id})}
+                yield {"event": "done", "data": json.dumps({"abstained": item.abstained})}
+            else:
+                for piece in stream_pieces(item):
+                    yield {"event": "token", "data": json.dumps({"text": piece})}
 
     return EventSourceResponse(events())

@@ -7,6 +7,8 @@ from functools import cache
 from importlib import resources
 
 from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["ui"])
 
@@ -56,3 +58,22 @@ def widget_js(request: Request) -> Response:
 @router.get("/widget.css", include_in_schema=False)
 def widget_css(request: Request) -> Response:
     return _serve("widget.css", request)
+
+
+# ReDoc's own script asks a CDN for its logo: the policy keeps the page to Stride's own assets, offline too.
+_REDOC_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'"
+)
+DOCS_ASSETS = "/static-offline-docs"  # where fastapi-offline mounts Swagger UI and ReDoc
+
+
+@router.get("/redoc", include_in_schema=False)
+def redoc(request: Request) -> HTMLResponse:
+    """The API reference in ReDoc, from the bundled script (Swagger UI is at /docs)."""
+    root = request.scope.get("root_path", "")
+    page = get_redoc_html(openapi_url=f"{root}/openapi.json", title="Stride - ReDoc",
+                          redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+                          redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+    page.headers["Content-Security-Policy"] = _REDOC_CSP
+    return page

@@ -1,0 +1,31 @@
+"""What a user sees in the terminal: `stride ask` prints the answer and nothing else unless asked (-v)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ingest.settings import Settings
+from tests.servers import STRIDE
+
+NOISE = ("Loading weights", "DEBUG bm25s")
+
+
+@pytest.fixture
+def indexed_env(real_settings: Settings, stride_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    data = tmp_path / "indexed"
+    shutil.copytree(real_settings.data_dir, data, symlinks=True, ignore=shutil.ignore_patterns("feedback.sqlite*"))
+    return {**stride_env, "STRIDE_DATA_DIR": str(data)}
+
+
+def test_ask_is_quiet_by_default_and_verbose_on_request(indexed_env: dict[str, str]) -> None:
+    quiet = subprocess.run([*STRIDE, "ask", "What do the calves do when running?"], env=indexed_env,
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "[1]" in quiet.stdout and not any(n in quiet.stderr for n in NOISE), quiet.stderr
+    loud = subprocess.run([*STRIDE, "-v", "ask", "What do the calves do when running?"], env=indexed_env,
+                          capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and all(n in loud.stderr for n in NOISE), loud.stderr
