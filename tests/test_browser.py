@@ -189,6 +189,35 @@ def test_decline_is_clear_and_friendly(site: Site, open_page) -> None:
     expect(msg.get_by_role("button", name="Not helpful answer", exact=True)).to_be_visible()
 
 
+def test_a_decline_offers_the_closest_covered_topics_as_questions(site: Site, open_page) -> None:
+    page = open_page(site.url + "/")
+    ask(page, "Do compression socks help my calves recover after a run?")
+    finished(page, 1)
+    declined = answers(page).first
+    topics = declined.locator("ul.suggestions button")
+    expect(topics.first).to_be_visible()
+    assert 1 <= topics.count() <= 3
+    name = topics.first.inner_text()
+    shot(page, "decline-suggestions")
+    topics.first.click()
+    finished(page, 2)
+    expect(page.locator(".msg--user").last).to_contain_text(f"What do the articles say about {name}?")
+    expect(answers(page).nth(1).locator("button.cite").first).to_be_visible()
+
+
+def test_passages_from_one_section_share_one_source_entry(site: Site, open_page) -> None:
+    page = open_page(site.url + "/")
+    ask(page, "Which muscles make up the hip flexors, and what is their job in the running stride?")
+    finished(page, 1)
+    answer = answers(page).first
+    numbers = answer.locator(".source-list .source-ns button.source-n")
+    assert numbers.count() >= 2, "expected several passages from the Hip Flexors section"
+    expect(answer.locator(".source-list li", has_text="Hip Flexors")).to_have_count(1)
+    numbers.nth(1).click()
+    expect(answer.locator(".cite-card")).to_be_visible()
+    shot(page, "sources-grouped")
+
+
 def test_copy_answer_with_sources_gives_plain_text_with_numbered_quotes(site: Site, open_page) -> None:
     page = open_page(site.url + "/", permissions=["clipboard-read", "clipboard-write"])
     ask(page, PROTEIN)
@@ -199,7 +228,9 @@ def test_copy_answer_with_sources_gives_plain_text_with_numbered_quotes(site: Si
     assert text.startswith(f"Q: {PROTEIN}\n\n")
     assert PROTEIN_RANGE.search(text) and "[1]" in text
     first, *_ = text.split("\nSources:\n", 1)[1].splitlines()
-    assert re.match(r"\[1\] “[^”]*112–154[^”]*” — Can Runners Build Muscle\?, FAQ: Can Runners Build Muscle\?$", first)
+    # The manifest names this article's publisher: the copy does too.
+    assert re.match(r"\[1\] “[^”]*112–154[^”]*” — Can Runners Build Muscle\? \(SportCoaching\), "
+                    r"FAQ: Can Runners Build Muscle\?$", first)
 
 
 def _focused(page) -> dict:

@@ -83,13 +83,19 @@ def focus_coverage(query: Query, mentions: Mapping[str, int], discussed: set[str
     return (words + phrases / len(query.focus_pairs)) / 2
 
 
-def decline_text(hits: list[Hit]) -> str:
-    """The plain decline, naming up to three of the closest topics the articles do cover."""
+def closest_topics(hits: list[Hit], n: int = 3) -> list[str]:
+    """Up to ``n`` distinct topics the articles do cover, closest first: each hit's innermost heading."""
     topics: list[str] = []
     for h in hits[:5]:
         label = h.chunk.section[-1] if h.chunk.section else h.chunk.title
         if label not in topics:
             topics.append(label)
+    return topics[:n]
+
+
+def decline_text(hits: list[Hit]) -> str:
+    """The plain decline, naming up to three of the closest topics the articles do cover."""
+    topics = closest_topics(hits)
     if not topics:
         return DECLINE
-    return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics[:3]) + "."
+    return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics) + "."

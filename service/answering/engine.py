@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from service.answering.abstain import (
     OUT_OF_SCOPE,
     SHIPPED_CALIBRATION,
     Calibration,
+    closest_topics,
     confidence,
     decline_text,
     focus_coverage,
@@ -51,6 +52,7 @@ class ChatResult:
     citations: list[Citation]
     provenance: Provenance
     hits: list[Hit] = field(default_factory=list)  # what was retrieved, for evals and reports
+    suggestions: list[str] = field(default_factory=list)  # a decline's closest covered topics, to ask about
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,8 @@ class Engine:
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
         if conf < self._calibration.threshold:
-            yield self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
+            declined = self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
+            yield replace(declined, suggestions=closest_topics(hits))
             return
         renderer = Renderer()
         draft: Draft | None = None

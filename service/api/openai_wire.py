@@ -94,6 +94,7 @@ class StrideExtension(BaseModel):
     abstained: bool
     provenance: dict[str, Any]
     query_id: str | None = Field(description="For POST /feedback; null when the exchange was not logged.")
+    suggestions: list[str] = Field(default_factory=list, description="With a decline: topics to ask about instead.")
 
 
 class ChatCompletion(BaseModel):
@@ -165,7 +166,7 @@ def assistant_content(answer: str, citations: Sequence[Citation]) -> str:
 def extension(body: dict[str, Any], query_id: str | None) -> dict[str, Any]:
     """What travels beside the message: the structured citations, the decline flag, provenance, query id."""
     return {"citations": body["citations"], "abstained": body["abstained"], "provenance": body["provenance"],
-            "query_id": query_id}
+            "query_id": query_id, "suggestions": body.get("suggestions", [])}
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

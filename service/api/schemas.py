@@ -116,6 +116,8 @@ class ChatResponse(BaseModel):
     abstained: bool
     citations: list[Citation]
     provenance: Provenance
+    suggestions: list[str] = Field(
+        default_factory=list, description="With a decline: the closest topics the articles do cover, to ask about.")
 
 
 class FeedbackRequest(BaseModel):

@@ -42,7 +42,7 @@ def finish(req: ChatRequest, state: AppState, result: ChatResult) -> tuple[ChatR
     if result.provenance.llm is not None and result.provenance.mode != "llm" and not result.abstained:
         state.metrics.llm_fallbacks.inc()
     response = ChatResponse(answer=result.answer, abstained=result.abstained, citations=result.citations,
-                            provenance=result.provenance)
+                            provenance=result.provenance, suggestions=result.suggestions)
     return response, _log_query(state, req, response)
 
 
@@ -83,9 +83,9 @@ _ERRORS = error_responses(400, 413, 422, 429, 503)
 _QUERY_ID = {QUERY_ID_HEADER: {"description": "The logged exchange, for POST /feedback (absent when not logged).",
                                "schema": {"type": "string"}}}
 _STREAM = {
-    "description": "Server-Sent Events: `token` events (`{\"text\"}`, the answer a few words at a time), then one "
-                   "`citations` event (`{\"citations\", \"abstained\", \"provenance\", \"query_id\"}`), then `done` "
-                   "(`{\"abstained\"}`).",
+    "description": "Server-Sent Events, as the answer is made: `token` events (`{\"text\"}`, a few words at a "
+                   "time), then one `citations` event (`{\"citations\", \"abstained\", \"provenance\", "
+                   "\"query_id\", \"suggestions\"}`), then `done` (`{\"abstained\"}`).",
     # Each event as Schemathesis and OpenAPI 3.2 read a stream: its name and its JSON data.
     "content": {"text/event-stream": {"schema": {
         "type": "object", "required": ["event", "data"],
@@ -122,7 +122,8 @@ async def chat_stream(req: ChatRequest, _: ChatLimit, state: StateDep, engine: E
                 dumped = item.model_dump(mode="json")
                 yield {"event": "citations", "data": json.dumps(
                     {"citations": dumped["citations"], "abstained": item.abstained,
-                     "provenance": dumped["provenance"], "query_id": item.query_id})}
+                     "provenance": dumped["provenance"], "query_id": item.query_id,
+                     "suggestions": item.suggestions})}
                 yield {"event": "done", "data": json.dumps({"abstained": item.abstained})}
             else:
                 for piece in stream_pieces(item):

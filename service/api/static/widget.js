@@ -196,6 +196,20 @@
     return "Couldn't reach Stride. Check your connection; if it persists, this site may not be allowed to use Stride.";
   }
 
+  // Publishers by article id, from GET /articles, so copied sources can name them. Loaded once it works
+  // (it is 503 while Stride starts); until then a copy names title and section only.
+  var publishers = null;
+  function loadPublishers() {
+    if (publishers) return;
+    fetch(base + "/articles", { mode: "cors", credentials: "omit" }).then(function (res) {
+      return res.ok ? res.json() : null;
+    }).then(function (list) {
+      if (!list || publishers) return;
+      publishers = {};
+      list.forEach(function (a) { if (a.publisher) publishers[a.id] = a.publisher; });
+    }).catch(function () {});
+  }
+
   // --- the chat UI ----------------------------------------------------------------------
   function Chat(root, opts) {
     this.root = root;
@@ -398,6 +412,7 @@
     this.byN = {};
     this.queryId = null;
     this.abstained = false;
+    this.suggestions = [];
     this.activeN = null;
     this.build();
   }
@@ -468,6 +483,7 @@
       } else if (event === "citations") {
         self.citations = data.citations || [];
         self.abstained = !!data.abstained;
+        self.suggestions = data.suggestions || [];
         self.queryId = data.query_id || null;
         self.byN = {};
         self.citations.forEach(function (c) { self.byN[c.n] = c; });
@@ -485,6 +501,7 @@
 
   Turn.prototype.finish = function () {
     var chat = this.chat;
+    loadPublishers();
     this.renderAnswer(true);
     this.renderSources();
     this.el.classList.toggle("msg--declined", this.abstained);
@@ -530,8 +547,24 @@
     if (final && this.abstained) {
       el.appendChild(h("p", { class: "declined-title", text: "Not covered by the articles" }));
       el.appendChild(h("p", { class: "declined-text", text: this.answer }));
-      el.appendChild(h("p", { class: "declined-hint",
-        text: "Try asking about the muscles running uses, strength exercises for runners, or protein for building muscle." }));
+      if (!this.suggestions.length) {
+        el.appendChild(h("p", { class: "declined-hint",
+          text: "Try asking about the muscles running uses, strength exercises for runners, or protein for building muscle." }));
+        return;
+      }
+      // The closest topics the articles do cover, each a question one click away.
+      var labelId = nextId("suggest");
+      var list = h("ul", { class: "starters suggestions", "aria-labelledby": labelId });
+      this.suggestions.forEach(function (topic) {
+        var name = topic.replace(/^\d+[.)]\s*/, "").replace(/^FAQ:\s*/, "").replace(/\?+$/, "");
+        var question = "What do the articles say about " + name + "?";
+        list.appendChild(h("li", null, [
+          h("button", { type: "button", class: "starter", text: name, "aria-label": "Ask: " + question,
+            onclick: function () { self.chat.ask(question); self.chat.input.focus(); } })
+        ]));
+      });
+      el.appendChild(h("p", { class: "declined-hint", id: labelId, text: "Ask about one of these instead:" }));
+      el.appendChild(list);
       return;
     }
     var p = h("p", { class: "answer-text" });
@@ -626,14 +659,36 @@
     if (!this.citations.length) { el.hidden = true; return; }
     var headingId = nextId("sources");
     var list = h("ol", { class: "source-list", "aria-labelledby": headingId });
+    // One entry per article section: passages quoted from the same section share it, one number each.
+    var groups = [];
+    var byPlace = {};
     this.citations.forEach(function (c) {
-      list.appendChild(h("li", null, [
-        h("button", { type: "button", class: "source", "aria-label": "Show source " + c.n + " passage: " + c.title +
-          (c.section ? ", " + c.section : ""), onclick: function () { self.showCitation(c.n, true); } }, [
-          h("span", { class: "source-n", text: String(c.n) }),
-          h("span", { class: "source-title", text: c.title }),
-          h("span", { class: "source-section", text: c.section || "Introduction" })
-        ])
+      var place = c.title + "\u0000" + (c.section || "");
+      if (!byPlace[place]) { byPlace[place] = []; groups.push(byPlace[place]); }
+      byPlace[place].push(c);
+    });
+    groups.forEach(function (group) {
+      var c = group[0];
+      var where = c.title + (c.section ? ", " + c.section : "");
+      if (group.length === 1) {
+        list.appendChild(h("li", null, [
+          h("button", { type: "button", class: "source", "aria-label": "Show source " + c.n + " passage: " + where,
+            onclick: function () { self.showCitation(c.n, true); } }, [
+            h("span", { class: "source-n", text: String(c.n) }),
+            h("span", { class: "source-title", text: c.title }),
+            h("span", { class: "source-section", text: c.section || "Introduction" })
+          ])
+        ]));
+        return;
+      }
+      list.appendChild(h("li", { class: "source source--group" }, [
+        h("span", { class: "source-ns" }, group.map(function (g) {
+          return h("button", { type: "button", class: "source-n", text: String(g.n),
+            "aria-label": "Show source " + g.n + " passage: " + where,
+            onclick: function () { self.showCitation(g.n, true); } });
+        })),
+        h("span", { class: "source-title", text: c.title }),
+        h("span", { class: "source-section", text: c.section || "Introduction" })
       ]));
     });
     el.appendChild(h("h3", { class: "sources-title", id: headingId, text: "Sources" }));
@@ -645,7 +700,9 @@
   Turn.prototype.plainText = function () {
     var lines = ["Q: " + this.question, "", this.answer.trim(), "", "Sources:"];
     this.citations.forEach(function (c) {
-      lines.push("[" + c.n + "] \u201C" + c.quote + "\u201D \u2014 " + c.title + (c.section ? ", " + c.section : ""));
+      var publisher = publishers && publishers[c.article_id];
+      lines.push("[" + c.n + "] \u201C" + c.quote + "\u201D \u2014 " + c.title + (publisher ? " (" + publisher + ")" : "") +
+        (c.section ? ", " + c.section : ""));
     });
     return lines.join("\n");
   };
