@@ -7,11 +7,14 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
 from ingest.errors import ModelMissing
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +86,12 @@ class SentenceEmbeddings(Embeddings):
     """Normalised embeddings (cosine = dot product). The model loads on first use, so a run that
     embeds nothing never pays for importing torch. ``on_batch`` lets a caller show progress."""
 
-    def __init__(self, name: str, batch_size: int = 16, model: Any = None) -> None:
-        self.name = name
+    def __init__(self, name: str, batch_size: int = 16, model: Any = None,
+                 loader: Callable[[], Any] | None = None) -> None:
+        self.name = name  # the model's identity as the index records it (with the backend, if not torch)
         self.batch_size = batch_size
         self._model = model
+        self._loader = loader or (lambda: load_sentence_model(name))
         self._lock = threading.Lock()
         self._cache: dict[str, list[float]] = {}
         self.on_batch: Callable[[int], None] | None = None
@@ -95,7 +100,7 @@ class SentenceEmbeddings(Embeddings):
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                self._model = load_sentence_model(self.name)
+                self._model = self._loader()
             return self._model
 
     def preload_in_background(self) -> None:
@@ -138,6 +143,32 @@ class SentenceEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self.encode([text])[0]]
+
+
+def model_identity(settings: Settings) -> str:
+    """The embedding model as an index records it: its name, plus the backend when that is not PyTorch
+    (an index embedded by one backend is not searched with another's query vectors)."""
+    if settings.embedding_backend == "torch":
+        return settings.embedding_model
+    from ingest.onnx_model import VARIANT
+
+    return f"{settings.embedding_model} ({VARIANT})"
+
+
+def embeddings_for(settings: Settings) -> SentenceEmbeddings:
+    """The configured model on the configured backend; it loads on first use. The ONNX variant is exported
+    from the model's local folder the first time and cached under ``STRIDE_DATA_DIR/models``."""
+    if settings.embedding_backend == "torch":
+        return load_embeddings(settings.embedding_model, settings.embed_batch_size)
+    model_dir = Path(check_model_available(settings.embedding_model))
+
+    def load_onnx() -> Any:
+        from ingest.onnx_model import OnnxSentenceModel, export_int8
+
+        _offline()
+        return OnnxSentenceModel(export_int8(model_dir, Path(settings.data_dir) / "models"), model_dir)
+
+    return SentenceEmbeddings(model_identity(settings), settings.embed_batch_size, loader=load_onnx)
 
 
 def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from ingest.articles import build_article
 from ingest.chunking import chunk_article
 from ingest.corpus import read_corpus
-from ingest.embedding import SentenceEmbeddings, load_embeddings
+from ingest.embedding import SentenceEmbeddings, embeddings_for
 from ingest.errors import ModelMismatch, PlantedInstructions
 from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
@@ -311,7 +311,8 @@ def run_ingest(
             " — remove it, or ingest without --strict to index it unanswerable"
         )
     planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
-    embeddings = (embeddings_factory or load_embeddings)(settings.embedding_model, settings.embed_batch_size)
+    embeddings = (embeddings_factory(settings.embedding_model, settings.embed_batch_size) if embeddings_factory
+                  else embeddings_for(settings))
     paths = IndexPaths.for_data_dir(settings.data_dir)
     if rebuild or paths.current() is None:
         embeddings.preload_in_background()  # everything will be embedded: overlap the slow import

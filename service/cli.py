@@ -32,9 +32,11 @@ class Wiring:
     embeddings_factory: Callable[[str, int], SentenceEmbeddings] | None = None
 
     def embeddings(self, settings: Settings) -> SentenceEmbeddings:
-        from ingest.embedding import load_embeddings
+        from ingest.embedding import embeddings_for
 
-        return (self.embeddings_factory or load_embeddings)(settings.embedding_model, settings.embed_batch_size)
+        if self.embeddings_factory is not None:
+            return self.embeddings_factory(settings.embedding_model, settings.embed_batch_size)
+        return embeddings_for(settings)
 
     def engine(self, settings: Settings, embeddings: SentenceEmbeddings | None = None) -> Engine:
         from service.answering.engine import Engine

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ingest.embedding import SentenceEmbeddings, load_embeddings
+from ingest.embedding import SentenceEmbeddings, embeddings_for
 from ingest.lexicon import Lexicon
 from ingest.records import ArticleRecord
 from ingest.settings import Settings
@@ -131,8 +131,8 @@ class Engine:
     ) -> Engine:
         """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing.
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
-        snapshot = open_index(settings.data_dir, settings.embedding_model)
-        embeddings = embeddings or load_embeddings(settings.embedding_model, settings.embed_batch_size)
+        embeddings = embeddings or embeddings_for(settings)
+        snapshot = open_index(settings.data_dir, embeddings.name)
         embeddings.model  # noqa: B018 -- load now: /readyz means ready
         lexicon = Lexicon.load(snapshot.root)
         collection = open_chroma(snapshot.root / "chroma").get_collection(COLLECTION)
