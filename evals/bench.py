@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -26,15 +25,9 @@ from typing import Any
 import httpx
 
 from evals.dataset import load_items
+from evals.serving import STRIDE, free_port, stride_serve
 
 HERE = Path.cwd()  # run from the project root (`make bench`): corpus/ and artifacts/ are relative to it
-STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: int) -> float:
@@ -88,24 +81,13 @@ def _not_ok(statuses: dict[str, int]) -> int:
     return sum(n for status, n in statuses.items() if status != "200")
 
 
-def bench_service(env: dict[str, str], port: int) -> dict[str, Any]:
+def bench_service(env: dict[str, str]) -> dict[str, Any]:
     questions = [i.question for i in load_items("all")]
     # Every request comes from one address here: per-client rate limits would measure themselves.
     env = {**env, "STRIDE_RATE_LIMIT_CHAT": "", "STRIDE_RATE_LIMIT_SEARCH": ""}
     started = time.perf_counter()
-    proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], env=env, cwd=HERE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.02)
+    with stride_serve(env, cwd=HERE) as served:
+        base = served.base
         ready_s = time.perf_counter() - started
         with httpx.Client(timeout=30) as client:
             for q in questions[:5]:
@@ -126,11 +108,8 @@ def bench_service(env: dict[str, str], port: int) -> dict[str, Any]:
         # Four times the in-flight cap: the excess is shed at once with 503, the rest answered promptly.
         rps_64, st_64, lat_64 = asyncio.run(load(base, [f"{q} {{{n}}}" for n in range(10) for q in questions],
                                                  64, 1600))
-        rss, peak = rss_mb(proc.pid)
+        rss, peak = rss_mb(served.pid)
         stalled = bench_stalled_lock(base, Path(env["STRIDE_DATA_DIR"]) / "feedback.sqlite")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
     return {
         "ready_seconds": round(ready_s, 2),
         "chat_ms": {"p50": round(pct(chat, 50), 1), "p95": round(pct(chat, 95), 1), "n": len(chat)},
@@ -296,18 +275,6 @@ def stream_timings(base: str, questions: list[str]) -> dict[str, float]:
             "first_over_total": round(pct(first, 50) / pct(total, 50), 2)}
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
-    while True:
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("stride serve exited before it was ready")
-        time.sleep(0.05)
-
-
 def bench_ttft(env: dict[str, str], questions: list[str]) -> dict[str, Any]:
     """Time to first token beside total latency, extractive and LLM mode. LLM mode talks to the local
     stand-in server (evals/llm_stub.py), generating a word every 20 ms, as a small local model would."""
@@ -324,16 +291,8 @@ def bench_ttft(env: dict[str, str], questions: list[str]) -> dict[str, Any]:
     try:
         for mode, extra in [("extractive", {}), ("llm", {"STRIDE_LLM_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
                                                           "STRIDE_LLM_MODEL": "stub"})]:
-            port = free_port()
-            proc = subprocess.Popen([*STRIDE, "serve", "--port", str(port)], cwd=HERE,
-                                    env={**env, "STRIDE_RATE_LIMIT_CHAT": "", **extra},
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-            try:
-                _wait_ready(f"http://127.0.0.1:{port}", proc)
-                out[mode] = stream_timings(f"http://127.0.0.1:{port}", questions)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
+            with stride_serve({**env, "STRIDE_RATE_LIMIT_CHAT": "", **extra}, cwd=HERE) as served:
+                out[mode] = stream_timings(served.base, questions)
     finally:
         stub.should_exit = True
         thread.join(timeout=10)
@@ -372,7 +331,7 @@ def main() -> None:
         chunks = report["num_added"]
         out["ingest"] = {"cold_seconds": round(cold, 2), "noop_seconds": round(noop, 2), "chunks": chunks,
                          "chunks_per_second": round(chunks / cold, 1), "noop_added": noop_report["num_added"]}
-        out["service"] = bench_service(env, free_port())
+        out["service"] = bench_service(env)
         out["streaming"] = bench_ttft(env, [i.question for i in load_items("test") if i.answerable][:30])
         out["coverage"] = bench_coverage(env)
         out["anchor"] = bench_langchain_anchor()

@@ -156,10 +156,10 @@ class OnnxSentenceModel:
                                               "token_type_ids": np.zeros_like(ids)})[0]
             pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
             out.append(pooled.astype(np.float32))
-        vectors = np.zeros((len(texts), self._dimension if hasattr(self, "_dimension") else out[0].shape[1]),
-                           dtype=np.float32)
-        if out:
-            vectors[order] = np.vstack(out)
+        if not out:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.vstack(out)
         if normalize_embeddings:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from evals.serving import STRIDE
 from ingest.settings import Settings
 from ingest.store import open_index
 from service.cli import Wiring, app
 from tests.fakes import fake_embeddings_factory
-
-STRIDE = [sys.executable, "-c", "from service.cli import app; app()"]
 
 
 def test_ingest_json_last_line_has_the_counts(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

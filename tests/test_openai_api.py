@@ -165,8 +165,8 @@ def test_an_open_v1_shares_the_chat_rate_limit_and_sheds_in_the_openai_shape(fak
 def stride_server(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("openai") / "data"
     shutil.copytree(real_settings.data_dir, data, symlinks=True, ignore=shutil.ignore_patterns("feedback.sqlite*"))
-    with stride_serve({"STRIDE_DATA_DIR": str(data), "STRIDE_API_KEYS": "coach-key"}) as base:
-        yield base
+    with stride_serve({"STRIDE_DATA_DIR": str(data), "STRIDE_API_KEYS": "coach-key"}) as served:
+        yield served.base
 
 
 def test_the_sdk_streams_a_cited_answer_from_stride_serve(stride_server: str) -> None:

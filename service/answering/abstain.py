@@ -93,9 +93,10 @@ def closest_topics(hits: list[Hit], n: int = 3) -> list[str]:
     return topics[:n]
 
 
-def decline_text(hits: list[Hit]) -> str:
-    """The plain decline, naming up to three of the closest topics the articles do cover."""
-    topics = closest_topics(hits)
+def decline_text(hits: list[Hit], topics: list[str] | None = None) -> str:
+    """The plain decline, naming up to three of the closest topics the articles do cover (``topics``, when
+    the caller has them already: ``closest_topics(hits)``)."""
+    topics = closest_topics(hits) if topics is None else topics
     if not topics:
         return DECLINE
     return f"{DECLINE} Closest topics the articles do cover: " + ", ".join(f"“{t}”" for t in topics) + "."

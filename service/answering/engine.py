@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -276,8 +276,9 @@ class Engine:
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
         if conf < self._calibration.threshold:
-            declined = self._decline(decline_text(hits), query, hits, started, "low_confidence", conf, focus_covered)
-            yield replace(declined, suggestions=closest_topics(hits))
+            topics = closest_topics(hits)
+            yield self._decline(decline_text(hits, topics), query, hits, started, "low_confidence", conf,
+                                focus_covered, suggestions=topics)
             return
         renderer = Renderer()
         draft: Draft | None = None
@@ -304,7 +305,7 @@ class Engine:
 
     def _decline(
         self, text: str, query: Query | None, hits: list[Hit], started: float, reason: DeclineReason,
-        conf: float | None = None, focus_covered: float = 1.0,
+        conf: float | None = None, focus_covered: float = 1.0, suggestions: list[str] | None = None,
     ) -> ChatResult:
         return ChatResult(
             answer=text,
@@ -313,6 +314,7 @@ class Engine:
             provenance=self._provenance(query, hits, started, "declined", conf, reason=reason,
                                         focus_covered=focus_covered),
             hits=hits,
+            suggestions=suggestions or [],
         )
 
     def _provenance(

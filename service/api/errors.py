@@ -41,7 +41,8 @@ def validation_message(err: RequestValidationError | ValidationError) -> str:
         if e.get("type") == "json_invalid":
             return "request body is not valid JSON"
         loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        msg = str(e.get("msg")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
 
 

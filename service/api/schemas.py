@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ingest.records import ManifestArticle, SectionRecord
 from service.answering.citations import Citation
@@ -13,22 +13,26 @@ from service.answering.provenance import Provenance
 from service.feedback.store import MAX_COMMENT_CHARS
 
 ARTICLE_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-# The text rules as patterns, so the OpenAPI schema states them; the validators below check the same
-# patterns (with friendlier messages than "should match pattern").
+# The text rules as patterns, so the OpenAPI schema states them; the validators check the same patterns
+# (with friendlier messages than "should match pattern"; the field's name comes with pydantic's location).
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # no NUL, and at least one character that is not whitespace
 
 
-def _clean_text(value: str, what: str, *, blank_ok: bool = False) -> str:
+def _no_nul(value: str) -> str:
     if "\x00" in value:
-        raise ValueError(f"{what} must not contain NUL characters")
-    if not blank_ok and not re.fullmatch(NOT_BLANK, value):
-        raise ValueError(f"{what} must not be empty or whitespace")
+        raise ValueError("must not contain NUL characters")
     return value
 
 
-def _pattern(regex: str) -> dict[str, Any]:
-    return {"pattern": regex}
+def _not_blank(value: str) -> str:
+    if not re.fullmatch(NOT_BLANK, _no_nul(value)):
+        raise ValueError("must not be empty or whitespace")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": NO_NUL})]
+NonBlankText = Annotated[str, AfterValidator(_not_blank), Field(json_schema_extra={"pattern": NOT_BLANK})]
 
 
 class ErrorBody(BaseModel):
@@ -60,20 +64,10 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(..., max_length=2000, json_schema_extra=_pattern(NOT_BLANK))
+    query: NonBlankText = Field(..., max_length=2000)
     k: int = Field(5, ge=1, le=50)
     article_id: str | None = Field(None, pattern=ARTICLE_ID, max_length=200)
-    section: str | None = Field(None, max_length=300, json_schema_extra=_pattern(NO_NUL))
-
-    @field_validator("query")
-    @classmethod
-    def _query(cls, v: str) -> str:
-        return _clean_text(v, "query")
-
-    @field_validator("section")
-    @classmethod
-    def _section(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "section", blank_ok=True)
+    section: Text | None = Field(None, max_length=300)
 
 
 class SearchResult(BaseModel):
@@ -92,23 +86,13 @@ class SearchResponse(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(..., max_length=8000, json_schema_extra=_pattern(NO_NUL))
-
-    @field_validator("content")
-    @classmethod
-    def _content(cls, v: str) -> str:
-        return _clean_text(v, "history content", blank_ok=True)
+    content: Text = Field(..., max_length=8000)
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(..., max_length=2000, json_schema_extra=_pattern(NOT_BLANK))
+    message: NonBlankText = Field(..., max_length=2000)
     history: list[Message] = Field(default_factory=list, max_length=40)
-
-    @field_validator("message")
-    @classmethod
-    def _message(cls, v: str) -> str:
-        return _clean_text(v, "message")
 
 
 class ChatResponse(BaseModel):
@@ -122,19 +106,9 @@ class ChatResponse(BaseModel):
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query_id: str = Field(..., min_length=1, max_length=64, json_schema_extra=_pattern(NO_NUL))
+    query_id: Text = Field(..., min_length=1, max_length=64)
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS, json_schema_extra=_pattern(NO_NUL))
-
-    @field_validator("query_id")
-    @classmethod
-    def _query_id(cls, v: str) -> str:
-        return _clean_text(v, "query_id", blank_ok=True)
-
-    @field_validator("comment")
-    @classmethod
-    def _comment(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "comment", blank_ok=True)
+    comment: Text | None = Field(None, max_length=MAX_COMMENT_CHARS)
 
 
 class FeedbackResponse(BaseModel):

@@ -303,7 +303,7 @@ def build_gaps(
         file_stats = {"path": str(questions_file) if questions_file else None, **file_stats}
     # Most-asked first: past model.MAX_LINKED questions, clustering links these and attaches the rest.
     gaps = sorted(merge_gaps(log_list, file_list), key=lambda g: -g.count)
-    embed = encode or (lambda texts: _unit(np.asarray(engine.encode_many(texts))))
+    embed = encode or engine.encode_many
     gap_vecs = _unit(embed([g.question for g in gaps])) if gaps else np.zeros((0, 1))
     return {
         "log": {"available": log_rows is not None, "empty": log_stats["logged"] == 0, **log_stats},

@@ -110,9 +110,8 @@ def _validated(model: type[M], names: dict[str, str], **values: Any) -> M:
     except ValidationError as err:
         problems = []
         for e in err.errors():
-            field = str(e["loc"][0]) if e["loc"] else ""
             where = ".".join(names.get(str(part), str(part)) for part in e["loc"])
-            msg = e["msg"].removeprefix("Value error, ").removeprefix(f"{field} ")  # "message must not…"
+            msg = e["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {msg}")
         raise ToolError("; ".join(problems)) from None
 
