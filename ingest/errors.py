@@ -31,3 +31,7 @@ class IndexMissing(StrideError):
 
 class PlantedInstructions(StrideError):
     """``stride ingest --strict`` found instruction-like text in an article."""
+
+
+class IndexUnavailable(StrideError):
+    """The index's store cannot be reached right now (a Chroma server that is down): transient."""

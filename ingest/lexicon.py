@@ -42,14 +42,21 @@ class Lexicon:
         path = directory / LEXICON_NAME
         if not path.exists():
             return cls([])
+        return cls.parse(path.read_text(encoding="utf-8"), str(path))
+
+    @classmethod
+    def parse(cls, text: str | None, where: str = LEXICON_NAME) -> Lexicon:
+        """A lexicon from its JSON text (None: empty); ``where`` names it in the error."""
+        if text is None:
+            return cls([])
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
             return cls(
                 [Concept(c["id"], c["label"], c["kind"], tuple(c["terms"]), bool(c.get("expand", True)))
                  for c in data["concepts"]]
             )
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CorpusFileInvalid(f"{path}: not a valid lexicon ({err}) — fix it or remove it") from err
+            raise CorpusFileInvalid(f"{where}: not a valid lexicon ({err}) — fix it or remove it") from err
 
     def find(self, text: str) -> list[tuple[str, Concept]]:
         """(matched term, concept) for each lexicon term in ``text``, in order, without overlaps."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ingest import search_files
 from ingest.articles import build_article
 from ingest.chunking import chunk_article
 from ingest.corpus import read_corpus
@@ -273,6 +274,13 @@ def _update_version(
     )
 
 
+def _search_files(chunks: list[Chunk]) -> search_files.SearchFiles:
+    # In the order the service reads chunks back (article, then position), so BM25 rows line up.
+    ordered = sorted(chunks, key=lambda c: (c.article_id, c.position))
+    docs = [_to_document(c) for c in ordered]
+    return search_files.build([_record_id(d) for d in docs], ordered, [d.page_content for d in docs])
+
+
 def _copy_lexicon(corpus_dir: Path, staged: VersionPaths, current: VersionPaths | None) -> bool:
     """Ship the corpus lexicon inside the version, so the service reads only the index; True if it changed."""
     source = corpus_dir / LEXICON_NAME
@@ -313,6 +321,14 @@ def run_ingest(
     planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
     embeddings = (embeddings_factory(settings.embedding_model, settings.embed_batch_size) if embeddings_factory
                   else embeddings_for(settings))
+    if settings.chroma_url:
+        from ingest.chroma_server import ChromaServer
+        from ingest.server_ingest import ingest_to_server
+
+        server = ChromaServer.connect(settings.chroma_url)
+        report = ingest_to_server(server, corpus_dir, articles, chunks, embeddings, progress, rebuild)
+        report.rebuilt, report.planted = rebuild, planted
+        return report
     paths = IndexPaths.for_data_dir(settings.data_dir)
     if rebuild or paths.current() is None:
         embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
@@ -344,6 +360,8 @@ def run_ingest(
             lexicon_changed = _copy_lexicon(corpus_dir, staged, current)
             changed = rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
             if changed:
+                progress.stage("building the keyword index", None)
+                search_files.write(staged.root, _search_files(chunks))
                 paths.publish(staged, f"{now_iso().replace(':', '')}-{report.index_version}")
         finally:
             shutil.rmtree(staged.root, ignore_errors=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from ingest.errors import StrideError
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     embedding_backend: Literal["torch", "onnx"] = Field(
         "torch", description="torch, or onnx: the same model exported to ONNX Runtime int8 (about 7x faster "
         "per query); switching needs `stride ingest --rebuild`."
+    )
+    chroma_url: str | None = Field(
+        None, description="A Chroma server (`chroma run`), e.g. http://127.0.0.1:8001, for the index instead of "
+        "the embedded store under the data dir; several replicas can then share it."
     )
     chunk_target_chars: int = Field(1000, ge=100, description="Chunks are packed from whole blocks up to this size.")
     chunk_max_chars: int = Field(1500, ge=200, description="A block longer than this is split at sentence boundaries.")
@@ -60,12 +64,21 @@ class Settings(BaseSettings):
         None, description="A calibration written by `stride eval --calibrate`; unset = the one shipped with Stride."
     )
     reranker_model: str | None = Field(None, description="Optional sentence-transformers CrossEncoder name or path.")
+    retrieval_top_n: int = Field(
+        100, ge=10, le=1000, description="Candidates taken from each of dense (Chroma's HNSW) and BM25 search per "
+        "question; the cost of a question depends on this, not on the size of the corpus."
+    )
     max_history_turns: int = Field(20, ge=0, description="Prior turns a follow-up may draw on.")
     feedback_retention_days: int = Field(
         180, ge=1, description="Feedback and query-log rows older than this are deleted."
     )
     feedback_max_queries: int = Field(
         100_000, ge=1000, description="The query log keeps at most this many questions, the oldest go first."
+    )
+    # Secret: a URL may carry the password, and a Settings repr must never show it.
+    database_url: SecretStr | None = Field(
+        None, description="The feedback and query-log database, e.g. postgresql+psycopg://USER:PASSWORD@HOST:5432/DB "
+        "(one database for several replicas); unset = the SQLite file feedback.sqlite in the data dir."
     )
     # A reader asks a question every few seconds at most; a script looping faster is throttled.
     rate_limit_chat: str = Field(
@@ -76,6 +89,13 @@ class Settings(BaseSettings):
     rate_limit_feedback: str = Field("30/minute", description="Per-client limit on /feedback; empty = none.")
     max_in_flight: int = Field(
         4, ge=1, description="Answers computed at once; on 2 cores 4 answered more per second than 8 or 16."
+    )
+    reload_poll_s: float = Field(
+        1.0, ge=0, description="How often a server checks for a newly published index version and loads it; "
+        "0 = only on POST /admin/reload."
+    )
+    reload_grace_s: float = Field(
+        120.0, gt=0, description="A replaced index version is let go once no request uses it, or after this long."
     )
     max_queued: int = Field(
         16, ge=0, description="Answers waiting for a turn beyond those; more get 503 with Retry-After at once."

@@ -8,10 +8,15 @@ Layout under ``<data_dir>/index/``:
     records.sqlite   LangChain SQLRecordManager: what is indexed, for incremental re-runs
     articles/<id>.json  each cleaned article (text, sections, what cleaning removed, planted text found)
     index.json       the version's manifest: model, articles, content hashes, chunk count
+    search/          the BM25 index and term counts, built at ingest (ingest/search_files.py)
+    .lease           readers hold a shared flock on it while they use the version (see VersionLease)
   staging-<pid>/     an ingest in progress (a copy of current, then updated); never read
+  trash-<id>/        a version being deleted (renamed first, so no reader can open it half-deleted)
 
 An ingest never writes to the version readers use: it works on a copy and swaps the symlink at the
 end. A crash or Ctrl-C at any point leaves ``current`` as it was, and the next run starts afresh.
+Old versions are deleted only once no process holds a lease on them, so a running server never has
+its files pulled away; a lease is an flock, so a reader that dies releases it with its process.
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ingest.errors import IndexMissing, ModelMismatch, StrideError
 from ingest.models import Chunk
 from ingest.records import ArticleRecord, Manifest
 
-FORMAT_VERSION = 3  # 2: sentence vectors; chunk header without the article title; 3: planted-text records
+FORMAT_VERSION = 4  # 2: sentence vectors; chunk header without the article title; 3: planted-text records;
+# 4: the keyword index and term counts written at ingest (ingest/search_files.py)
 COLLECTION = "stride_chunks"
 SENTENCE_COLLECTION = "stride_sentences"  # one vector per sentence of each chunk, id "<chunk_id>:<i>"
 RECORD_NAMESPACE = f"chroma/{COLLECTION}"
@@ -62,6 +70,14 @@ class VersionPaths:
     def lexicon(self) -> Path:
         return self.root / "lexicon.json"
 
+    @property
+    def lease(self) -> Path:
+        return self.root / ".lease"
+
+    @property
+    def version_id(self) -> str:
+        return self.root.name
+
     def article(self, article_id: str) -> Path:
         return self.articles / f"{article_id}.json"
 
@@ -90,6 +106,13 @@ class IndexPaths:
         link = self.current_link
         return VersionPaths(link.resolve()) if link.exists() else None
 
+    def current_id(self) -> str | None:
+        """The published version's id, from the pointer alone: cheap enough to poll every second."""
+        try:
+            return Path(os.readlink(self.current_link)).name
+        except (FileNotFoundError, OSError):
+            return None
+
     def staging(self) -> VersionPaths:
         return VersionPaths(self.root / f"staging-{os.getpid()}")
 
@@ -97,8 +120,11 @@ class IndexPaths:
         """Make ``staged`` the current version: rename it into versions/, swap the symlink atomically."""
         self.versions.mkdir(parents=True, exist_ok=True)
         final = VersionPaths(self.versions / version_id)
-        if final.root.exists():
-            shutil.rmtree(final.root)
+        n = 1
+        while final.root.exists():  # the same content twice in one second: never replace a version in use
+            n += 1
+            final = VersionPaths(self.versions / f"{version_id}-{n}")
+        staged.lease.unlink(missing_ok=True)  # copied from the old version; readers make a fresh one
         staged.root.rename(final.root)
         tmp_link = self.root / f".current.{os.getpid()}"
         tmp_link.unlink(missing_ok=True)
@@ -106,15 +132,81 @@ class IndexPaths:
         os.replace(tmp_link, self.current_link)
         return final
 
-    def collect_garbage(self) -> None:
-        """Remove versions other than the current one, and staging left by interrupted runs."""
+    def lease_current(self, attempts: int = 5) -> VersionLease | None:
+        """A lease on the current version, or None when nothing is published. Retries when an ingest
+        publishes and deletes the version between reading the pointer and taking the lease."""
+        for _ in range(attempts):
+            cur = self.current()
+            if cur is None:
+                return None
+            lease = VersionLease.take(cur)
+            if lease is not None:
+                return lease
+        raise IndexMissing(f"the index in {self.root} changed {attempts} times while opening it — try again")
+
+    def collect_garbage(self) -> list[str]:
+        """Remove versions other than the current one that no reader holds, and staging left by
+        interrupted runs (call under ``ingest_lock``). Returns the ids kept because they are in use."""
         cur = self.current()
-        for stale in self.root.glob("staging-*"):
+        for stale in [*self.root.glob("staging-*"), *self.root.glob("trash-*")]:
             shutil.rmtree(stale, ignore_errors=True)
+        in_use: list[str] = []
         if self.versions.exists():
-            for v in self.versions.iterdir():
-                if cur is None or v.resolve() != cur.root:
-                    shutil.rmtree(v, ignore_errors=True)
+            for v in sorted(self.versions.iterdir()):
+                if (cur is None or v.resolve() != cur.root) and not self._remove_unused(VersionPaths(v)):
+                    in_use.append(v.name)
+        return in_use
+
+    def _remove_unused(self, version: VersionPaths) -> bool:
+        try:
+            fd = os.open(version.lease, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            return True  # already gone
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        try:
+            # Renamed while the lock is held: a reader waiting for the lock then finds no manifest at
+            # the version's path and moves on to the current one.
+            trash = self.root / f"trash-{version.version_id}"
+            version.root.rename(trash)
+        finally:
+            os.close(fd)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+
+class VersionLease:
+    """A reader's hold on one version: a shared flock on its ``.lease`` file. While any reader holds
+    one, ``collect_garbage`` keeps the version; ``close`` (or the process ending) lets it go."""
+
+    def __init__(self, version: VersionPaths, fd: int) -> None:
+        self.version = version
+        self._fd: int | None = fd
+
+    @classmethod
+    def take(cls, version: VersionPaths) -> VersionLease | None:
+        """The lease, or None when the version was deleted before it could be taken."""
+        try:
+            fd = os.open(version.lease, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a collector is renaming the version away
+        if not version.manifest.exists():
+            os.close(fd)
+            return None
+        return cls(version, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -172,16 +264,16 @@ def sentence_id(chunk_id_: str, i: int) -> str:
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk as read back from the index, with its stable id and embedding."""
+    """A chunk as read back from the index, with its stable id and embedding. Sentence vectors are not
+    loaded with it: they stay in the sentence collection, read for the chunks a question retrieves."""
 
     chunk_id: str
     chunk: Chunk
-    embedding: list[float]
+    embedding: np.ndarray  # float32, a row of the snapshot's vector matrix
     indexed_text: str  # title + section + prefix + text: what was embedded
-    sentence_embeddings: tuple[list[float], ...] = ()  # aligned with chunk.sentences
 
     @classmethod
-    def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: Any) -> StoredChunk:
+    def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: np.ndarray) -> StoredChunk:
         chunk = Chunk(
             article_id=meta["article_id"],
             article_sha=meta["article_sha"],
@@ -195,7 +287,18 @@ class StoredChunk:
             prefix=meta.get("prefix") or "",
             sentences=tuple((int(s), int(e)) for s, e in json.loads(meta["sentences"])),
         )
-        return cls(cid, chunk, [float(x) for x in embedding], document)
+        return cls(cid, chunk, embedding, document)
+
+
+def stored_chunks(got: dict[str, Any]) -> list[StoredChunk]:
+    """Chunk records as Chroma's ``get`` returns them, in reading order (article, then position)."""
+    # One float32 matrix, never a Python float per component (38M of them at 100k chunks).
+    vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+    order = sorted(range(len(got["ids"])),
+                   key=lambda i: (got["metadatas"][i]["article_id"], int(got["metadatas"][i]["position"])))
+    vectors = vectors[order] if order else vectors
+    return [StoredChunk.from_record(got["ids"][i], got["documents"][i], got["metadatas"][i], vectors[row])
+            for row, i in enumerate(order)]
 
 
 def open_chroma(path: Path) -> Any:
@@ -210,9 +313,10 @@ class IndexSnapshot:
     """One committed version, loaded whole (the corpus is small; the service keeps it in memory)."""
 
     manifest: Manifest
-    chunks: list[StoredChunk]
+    chunks: list[StoredChunk]  # by article, then position
     articles: dict[str, ArticleRecord]
-    root: Path  # the version directory (for Chroma queries while serving)
+    version_id: str  # the published version's id (a directory name, or a record on a Chroma server)
+    root: Path | None = None  # the version directory; None on a Chroma server
 
     @property
     def model(self) -> str:
@@ -225,58 +329,59 @@ class IndexSnapshot:
 
 def read_manifest(data_dir: Path) -> Manifest:
     cur = IndexPaths.for_data_dir(data_dir).current()
-    if cur is None or not cur.manifest.exists():
+    if cur is None:
         raise IndexMissing(f"no index in {data_dir / 'index'} — run `stride ingest`")
-    raw = json.loads(cur.manifest.read_text(encoding="utf-8"))
+    return read_version_manifest(cur)
+
+
+def read_version_manifest(version: VersionPaths) -> Manifest:
+    if not version.manifest.exists():
+        raise IndexMissing(f"no index in {version.root.parent.parent} — run `stride ingest`")
+    raw = json.loads(version.manifest.read_text(encoding="utf-8"))
     if raw.get("format") != FORMAT_VERSION:
-        raise IndexMissing(f"the index in {cur.root} has an old format — run `stride ingest --rebuild`")
+        raise IndexMissing(f"the index in {version.root} has an old format — run `stride ingest --rebuild`")
     return Manifest.model_validate(raw)
 
 
 def open_index(data_dir: Path, expected_model: str) -> IndexSnapshot:
-    """Read the current version; IndexMissing or ModelMismatch say how to fix it."""
-    manifest = read_manifest(data_dir)
+    """Read the current version whole (under a lease while reading); IndexMissing or ModelMismatch say
+    how to fix it. A server that keeps querying the version's Chroma holds its own lease instead."""
+    lease = IndexPaths.for_data_dir(data_dir).lease_current()
+    if lease is None:
+        raise IndexMissing(f"no index in {data_dir / 'index'} — run `stride ingest`")
+    try:
+        return read_version(lease.version, expected_model)
+    finally:
+        lease.close()
+
+
+def read_version(cur: VersionPaths, expected_model: str) -> IndexSnapshot:
+    """One version, read whole, checked against the configured embedding model."""
+    manifest = read_version_manifest(cur)
     if manifest.model != expected_model:
         raise ModelMismatch(
             f"the index was built with embedding model {manifest.model!r} but {expected_model!r} is configured"
             " — run `stride ingest --rebuild`, or set STRIDE_EMBEDDING_MODEL / STRIDE_EMBEDDING_BACKEND back"
         )
-    cur = IndexPaths.for_data_dir(data_dir).current()
-    assert cur is not None
     client = open_chroma(cur.chroma)
     try:
         got = client.get_collection(COLLECTION).get(include=["documents", "metadatas", "embeddings"])
-        sent = client.get_collection(SENTENCE_COLLECTION).get(include=["embeddings"])
+        client.get_collection(SENTENCE_COLLECTION)  # read per question; here only checked to exist
     except Exception as err:  # chromadb raises NotFoundError or ValueError depending on version
         raise IndexMissing(
             f"the Chroma collection in {cur.chroma} is unreadable — run `stride ingest --rebuild`"
         ) from err
     finally:
         client.close()
-    sentence_vectors = dict(zip(sent["ids"], sent["embeddings"], strict=True))
-    chunks = []
-    for cid, doc, meta, emb in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
-        sc = StoredChunk.from_record(cid, doc, meta, emb)
-        if sc.chunk.is_reference:
-            vectors: tuple[list[float], ...] = ()
-        else:
-            try:
-                vectors = tuple(
-                    [float(x) for x in sentence_vectors[sentence_id(cid, i)]] for i in range(len(sc.chunk.sentences))
-                )
-            except KeyError as err:
-                raise IndexMissing(
-                    f"sentence vectors are missing in {cur.chroma} — run `stride ingest --rebuild`"
-                ) from err
-        chunks.append(StoredChunk(sc.chunk_id, sc.chunk, sc.embedding, sc.indexed_text, vectors))
-    chunks.sort(key=lambda sc: (sc.chunk.article_id, sc.chunk.position))
+    chunks = stored_chunks(got)
     articles = {
         aid: ArticleRecord.model_validate_json(cur.article(aid).read_text(encoding="utf-8")).model_copy(
             update={"ingested_at": entry.ingested_at}
         )
         for aid, entry in manifest.articles.items()
     }
-    return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles, root=cur.root)
+    return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles, version_id=cur.version_id,
+                         root=cur.root)
 
 
 def now_iso() -> str:

@@ -133,14 +133,15 @@ def serve(
     """Serve the chat page and the API (POST /chat, /chat/stream, /search; GET /articles, /docs)."""
     import uvicorn
 
-    from ingest.store import read_manifest
+    from ingest.index_source import require_index
     from service.api.app import create_app
 
     settings = _settings(host=host, port=port)
     with domain_errors():
-        read_manifest(settings.data_dir)  # refuse to start without an index, with one line
-    uvicorn.run(create_app(settings, eval_questions=_eval_questions()), host=settings.host, port=settings.port,
-                log_level="info")
+        require_index(settings)  # refuse to start without an index (or its Chroma server), with one line
+        # Opens the feedback store: a wrong STRIDE_DATABASE_URL is one line here, before serving anything.
+        server = create_app(settings, eval_questions=_eval_questions())
+    uvicorn.run(server, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
@@ -239,7 +240,11 @@ def eval_(
         print_report(result, previous)
 
 
-@app.command()
+coverage_app = typer.Typer(help="The content-coverage report, and the gaps in it to write about.")
+app.add_typer(coverage_app, name="coverage")
+
+
+@coverage_app.callback(invoke_without_command=True)
 def coverage(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Directory for report.html, coverage.json and the CSVs.")] = Path(
@@ -253,6 +258,8 @@ def coverage(
     ] = None,
 ) -> None:
     """Write the content-coverage report: topic x article heatmap, gaps (declined questions, clustered), overlap."""
+    if ctx.invoked_subcommand is not None:
+        return
     from service.coverage import read_questions_file, write_coverage
 
     settings = _settings()
@@ -262,6 +269,14 @@ def coverage(
         engine = _wiring(ctx).engine(settings)
         data = write_coverage(engine, settings, out, questions, _eval_questions())
     gaps, log = data["gaps"], data["gaps"]["log"]
+    _say_log(log)
+    typer.echo(f"{len(gaps['clusters'])} gap clusters to write about, from {sum(c['asked'] for c in gaps['clusters'])} "
+               f"questions; {len(data['overlap']['pairs'])} overlapping statements; "
+               f"{len(data['uncovered_topics'])} topics no article covers", err=True)
+    typer.echo(f"wrote {out / 'report.html'} (+ {', '.join(f for f in data['files'] if f != 'report.html')})", err=True)
+
+
+def _say_log(log: dict[str, Any]) -> None:
     if not log["available"]:
         typer.echo("query log: unreadable, so gaps come from --questions only", err=True)
     elif log["empty"]:
@@ -269,10 +284,67 @@ def coverage(
     else:
         typer.echo(f"query log: {log['logged']} questions, {log['declined']} declined, "
                    f"{log['low_confidence']} answered with low confidence", err=True)
-    typer.echo(f"{len(gaps['clusters'])} gap clusters from {gaps['asked']} questions; "
-               f"{len(data['overlap']['pairs'])} overlapping statements; "
-               f"{len(data['uncovered_topics'])} topics no article covers", err=True)
-    typer.echo(f"wrote {out / 'report.html'} (+ {', '.join(f for f in data['files'] if f != 'report.html')})", err=True)
+
+
+@coverage_app.command("gaps")
+def coverage_gaps(
+    ctx: typer.Context,
+    mark: Annotated[str | None, typer.Option("--mark", metavar="CLUSTER",
+                                             help="Mark this cluster (an id from the list) with STATUS.")] = None,
+    status: Annotated[str | None, typer.Argument(metavar="STATUS",
+                                                 help="With --mark: planned, written, or open (removes the mark).")
+                      ] = None,
+    note: Annotated[str | None, typer.Option(help="With --mark: a note for the team (who, where, when).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv (one row per question) or json.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write csv or json here instead of standard output.")] = None,
+) -> None:
+    """The gap clusters to write about, ranked by recent asks; or mark one planned or written (--mark)."""
+    settings = _settings()
+    if mark is not None or status is not None or note is not None:
+        _mark_cluster(settings, mark, status, note)
+        return
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be 'table', 'csv' or 'json'", param_hint="--format")
+    from service.coverage.build import read_query_log
+    from service.coverage.gap_build import build_gaps
+    from service.coverage.gap_export import gaps_csv, gaps_json
+
+    with domain_errors():
+        engine = _wiring(ctx).engine(settings)
+        report = build_gaps(engine, read_query_log(settings), data_dir=settings.data_dir)
+    _say_log(report.log.model_dump())
+    if fmt == "table":
+        from rich.console import Console
+
+        from service.console import gaps_table
+
+        Console().print(gaps_table(report))
+        return
+    text = gaps_csv(report) if fmt == "csv" else gaps_json(report) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(report.clusters)} gap clusters written to {out}", err=True)
+
+
+def _mark_cluster(settings: Settings, cluster: str | None, status: str | None, note: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from ingest.index_source import published_index_version
+    from service.coverage.marks import CLEAR, MARK_STATUSES, set_mark
+
+    statuses = (*MARK_STATUSES, CLEAR)
+    if cluster is None or status not in statuses:
+        raise typer.BadParameter(f"use --mark CLUSTER followed by one of {', '.join(statuses)}", param_hint="--mark")
+    with domain_errors():
+        version = published_index_version(settings)
+        try:
+            set_mark(settings.data_dir, cluster, status, note, version, datetime.now(UTC))
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from err
+    typer.echo(f"{cluster}: {'mark removed' if status == CLEAR else status}", err=True)
 
 
 @app.command()
@@ -291,7 +363,7 @@ def feedback(
         raise typer.BadParameter("must be 'csv' or 'json'", param_hint="--format")
     settings = _settings()
     with domain_errors():
-        rows = read_feedback(settings.data_dir, since, rating)  # type: ignore[arg-type]
+        rows = read_feedback(settings, since, rating)  # type: ignore[arg-type]
     text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
     if out is None:
         typer.echo(text, nl=False)

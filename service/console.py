@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from service.coverage.gap_report import GapReport
 
 err_console = Console(stderr=True)
 log = logging.getLogger("stride.progress")
@@ -79,3 +82,27 @@ def print_answer(result: dict[str, Any]) -> None:
         where = f"{c['title']}" + (f" › {c['section']}" if c["section"] else "")
         out.print(f"[bold][{c['n']}][/bold] {where}")
         out.print(f"    “{' '.join(c['quote'].split())}”", style="dim")
+
+
+def gaps_table(report: GapReport) -> Table:
+    """The gap clusters to write about, ranked; the off-topic and abuse counts in the caption."""
+    from rich.markup import escape
+
+    from service.coverage.gap_export import status_of
+
+    table = Table(title="what to write next", caption=", ".join(
+        f"{k.label}: {k.questions} question{'' if k.questions == 1 else 's'}" for k in report.classes
+        if k.gap_class in ("off_topic", "abuse")))
+    for col in ("#", "cluster", "topic (most typical question)", "asked", "7 d / 30 d", "nearest", "status"):
+        table.add_column(col, justify="right" if col in ("#", "asked") else "left")
+    for c in report.clusters:
+        status, closed = status_of(c)
+        if c.closure is not None and c.closure.state == "closed":
+            status = f"closed by {c.closure.title}"
+        elif closed:
+            status = f"{status}, {closed}"
+        nearest = f"{c.nearest.section or c.nearest.title} ({c.nearest.similarity:.2f})" if c.nearest else ""
+        table.add_row(str(c.rank), c.id, escape(c.label), str(c.asked),
+                      f"{c.trend.last_7_days} / {c.trend.last_30_days} {c.trend.direction}", escape(nearest),
+                      escape(status + (f" — {c.mark.note}" if c.mark and c.mark.note else "")))
+    return table

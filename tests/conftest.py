@@ -29,6 +29,7 @@ TIERS: dict[str, set[str]] = {
     "stride_env": {"model", "slow"},  # real `stride` processes (which load the real model)
     "stride_server": {"model", "slow"},  # a real `stride serve` over the real index (tests/test_openai_api.py)
     "chromium": {"browser", "slow"},  # Debian's Chromium through Playwright
+    "postgres": {"postgres", "slow"},  # a real PostgreSQL server from Debian's packages (tests/postgres_support.py)
     "eval_result": {"eval"},  # the eval suite on the test split
     "fast_tier_report": {"slow"},  # the fast tier run again in a subprocess (tests/test_tiers.py)
 }
@@ -43,7 +44,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(
                 f"{item.nodeid}: tier markers {sorted(written)} are derived from fixtures; use one of {sorted(TIERS)}"
             )
-        for name in getattr(item, "fixturenames", ()):
+        # A parametrized fixture may take the fixture it draws on as its parameter (``database``: "postgres"),
+        # so that variant alone carries the tiers.
+        params = getattr(getattr(item, "callspec", None), "params", {}).values()
+        for name in [*getattr(item, "fixturenames", ()), *(p for p in params if isinstance(p, str))]:
             for tier in sorted(TIERS.get(name, ())):
                 item.add_marker(tier)
 
@@ -173,3 +177,24 @@ def chromium() -> Iterator[Any]:
         browser = launch_chromium(p)
         yield browser
         browser.close()
+
+
+# --- the feedback store's databases ---------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One PostgreSQL server for the session (``tests.postgres_support.PostgresServer``)."""
+    from tests.postgres_support import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """What a FeedbackStore opens: the embedded SQLite file (a path), or a new database on the test PostgreSQL
+    server (a URL). Store tests take this, so every behaviour is checked on both."""
+    if request.param == "sqlite":
+        return tmp_path / "data" / "feedback.sqlite"
+    url: str = request.getfixturevalue(request.param).create_database()
+    return url

@@ -43,13 +43,13 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FeedbackStore:
-    s = FeedbackStore(tmp_path / "data" / FILENAME)
+def store(database: Path | str) -> FeedbackStore:
+    s = FeedbackStore(database)
     yield s
     s.close()
 
 
-# --- the store ------------------------------------------------------------------------------
+# --- the store, on SQLite and on PostgreSQL (the ``database`` fixture) -----------------------
 
 def test_feedback_copies_question_answer_citations_and_provenance(store: FeedbackStore) -> None:
     qid = store.log_query("How much protein?", [{"role": "user", "content": "hi"}], RESULT)
@@ -83,10 +83,9 @@ def test_unknown_query_and_bad_ratings_are_refused(store: FeedbackStore) -> None
     assert store.feedback() == []
 
 
-def test_prune_drops_rows_past_retention_and_runs_on_open(tmp_path: Path) -> None:
+def test_prune_drops_rows_past_retention_and_runs_on_open(database: Path | str) -> None:
     clock = Clock()
-    path = tmp_path / FILENAME
-    s = FeedbackStore(path, clock=clock)
+    s = FeedbackStore(database, clock=clock)
     old = s.log_query("old question", [], RESULT)
     s.add_feedback(old, -1)
     clock.now += timedelta(days=170)
@@ -95,7 +94,7 @@ def test_prune_drops_rows_past_retention_and_runs_on_open(tmp_path: Path) -> Non
     s.close()
 
     clock.now += timedelta(days=20)  # the first rows are now 190 days old, the others 20
-    reopened = FeedbackStore(path, retention_days=180, clock=clock)
+    reopened = FeedbackStore(database, retention_days=180, clock=clock)
     assert [q["question"] for q in reopened.queries()] == ["recent question"]
     assert [f["query_id"] for f in reopened.feedback()] == [recent]
     with pytest.raises(UnknownQuery):
@@ -105,9 +104,9 @@ def test_prune_drops_rows_past_retention_and_runs_on_open(tmp_path: Path) -> Non
     reopened.close()
 
 
-def test_a_long_running_store_keeps_pruning(tmp_path: Path) -> None:
+def test_a_long_running_store_keeps_pruning(database: Path | str) -> None:
     clock = Clock()
-    s = FeedbackStore(tmp_path / FILENAME, retention_days=180, clock=clock)
+    s = FeedbackStore(database, retention_days=180, clock=clock)
     s.log_query("January question", [], RESULT)
     clock.now += timedelta(days=200)  # the server never restarted
     s.log_query("August question", [], RESULT)
@@ -115,9 +114,9 @@ def test_a_long_running_store_keeps_pruning(tmp_path: Path) -> None:
     s.close()
 
 
-def test_iter_queries_feeds_the_coverage_report(tmp_path: Path) -> None:
+def test_iter_queries_feeds_the_coverage_report(database: Path | str) -> None:
     clock = Clock()
-    s = FeedbackStore(tmp_path / FILENAME, clock=clock)
+    s = FeedbackStore(database, clock=clock)
     s.log_query("first", [], RESULT)
     clock.now += timedelta(minutes=1)
     s.log_query("second", [], DECLINED)
@@ -129,7 +128,7 @@ def test_iter_queries_feeds_the_coverage_report(tmp_path: Path) -> None:
     s.close()
 
 
-def test_store_uses_wal_and_survives_concurrent_writers(store: FeedbackStore) -> None:
+def test_store_survives_concurrent_writers(store: FeedbackStore) -> None:
     def work(i: int) -> None:
         for j in range(20):
             store.add_feedback(store.log_query(f"q{i}-{j}", [], RESULT), 1 if j % 2 else -1)
@@ -140,7 +139,11 @@ def test_store_uses_wal_and_survives_concurrent_writers(store: FeedbackStore) ->
     for t in threads:
         t.join()
     assert len(store.queries(limit=1000)) == 160 and len(store.feedback(limit=1000)) == 160
-    with sqlite3.connect(store.path) as db:
+
+
+def test_the_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    FeedbackStore(tmp_path / FILENAME).close()
+    with sqlite3.connect(tmp_path / FILENAME) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -302,9 +305,9 @@ def test_widget_can_be_embedded_from_an_allowed_origin(fake_settings) -> None:
             assert bad.status_code == 400 and "access-control-allow-origin" not in bad.headers
 
 
-def test_the_query_log_keeps_to_its_size_cap_newest_first(tmp_path: Path) -> None:
+def test_the_query_log_keeps_to_its_size_cap_newest_first(database: Path | str) -> None:
     clock = Clock()
-    s = FeedbackStore(tmp_path / FILENAME, clock=clock, max_queries=5)
+    s = FeedbackStore(database, clock=clock, max_queries=5)
     kept_vote = s.log_query("question 0", [], RESULT)
     assert kept_vote is not None
     s.flush(5)

@@ -31,11 +31,16 @@ RESULT = {
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A store with an old thumbs-down, a recent thumbs-down with a comment and a recent thumbs-up."""
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Path | str) -> Path:
+    """A store with an old thumbs-down, a recent thumbs-down with a comment and a recent thumbs-up: the SQLite
+    file in the data dir, or the PostgreSQL database that STRIDE_DATABASE_URL names."""
+    if isinstance(database, Path):
+        database = tmp_path / FILENAME
+    else:
+        monkeypatch.setenv("STRIDE_DATABASE_URL", database)
     now = datetime.now(UTC)
     clock = {"now": now - timedelta(days=40)}
-    store = FeedbackStore(tmp_path / FILENAME, clock=lambda: clock["now"])
+    store = FeedbackStore(database, clock=lambda: clock["now"])
     old = store.log_query("How much protein do I need?", [], RESULT)
     store.flush(5)
     store.add_feedback(old, -1, "too vague")

@@ -1,6 +1,7 @@
-"""The query log is written off the request path (issue 12, defect 3): a stuck SQLite write lock held by
-another process must not stall /chat or /healthz, must not lose query-log rows, and turns /feedback into a
-503 JSON answer with Retry-After. The lock is held by a real second process, as in production."""
+"""The query log is written off the request path (issue 12, defect 3): a stuck write lock held by another
+process must not stall /chat or /healthz, must not lose query-log rows, and turns /feedback into a 503 JSON
+answer with Retry-After. The lock is held by a real second process (SQLite) or session (PostgreSQL), as in
+production."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from service.feedback.store import FILENAME, FeedbackStore
+from service.feedback.store import FILENAME, FeedbackStore, StoreUnavailable
 from service.feedback.writer import QueryLogWriter
 
 RESULT = {"answer": "Quads, hamstrings, glutes and calves. [1]", "abstained": False, "citations": [],
@@ -37,7 +38,14 @@ db.execute("ROLLBACK")
 
 
 @contextmanager
-def write_lock_held(path: Path, limit: float = 60) -> Iterator[None]:
+def write_lock_held(database: Path | str, limit: float = 60) -> Iterator[None]:
+    if isinstance(database, str):
+        from tests.postgres_support import write_lock_held as postgres_lock
+
+        with postgres_lock(database):
+            yield
+        return
+    path = database
     proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path), str(limit)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -49,9 +57,16 @@ def write_lock_held(path: Path, limit: float = 60) -> Iterator[None]:
         proc.wait(timeout=10)
 
 
-def logged_ids(path: Path) -> set[str]:
-    """Read the SQLite file itself, from outside the store (as an analyst would)."""
-    with sqlite3.connect(path) as db:
+def logged_ids(database: Path | str) -> set[str]:
+    """Read the database itself, from outside the store (as an analyst would)."""
+    if isinstance(database, str):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        conninfo = make_url(database).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(conninfo) as conn:
+            return {r[0] for r in conn.execute("SELECT id FROM queries")}
+    with sqlite3.connect(database) as db:
         return {r[0] for r in db.execute("SELECT id FROM queries")}
 
 
@@ -170,24 +185,43 @@ def test_metrics_expose_the_query_log_series_from_the_start(client) -> None:
 
 # --- the store ---------------------------------------------------------------------------------------------
 
-def test_close_writes_what_is_queued(tmp_path: Path) -> None:
-    path = tmp_path / FILENAME
-    store = FeedbackStore(path)
+def test_close_writes_what_is_queued(database: Path | str) -> None:
+    store = FeedbackStore(database)
     ids = [store.log_query(f"q{i}", [], RESULT) for i in range(50)]
     assert store.close()
-    assert logged_ids(path) == set(ids)
+    assert logged_ids(database) == set(ids)
 
 
-def test_close_gives_up_on_a_lock_that_outlasts_it_and_counts_the_loss(tmp_path: Path) -> None:
-    path = tmp_path / FILENAME
-    store = FeedbackStore(path)
-    with write_lock_held(path):
+def test_a_held_lock_queues_the_log_and_feedback_gives_up_in_time(database: Path | str) -> None:
+    store = FeedbackStore(database, busy_timeout=0.3, lookup_wait=0.3)
+    written = store.log_query("What do calves do?", [], RESULT)
+    assert store.flush(timeout=5)
+    with write_lock_held(database):
+        queued, seconds = timed(store.log_query, "What do quads do?", [], RESULT)
+        assert queued and seconds < 0.1
+        eventually(lambda: store.query_log_stats().retries > 0)  # the writer keeps the row and retries
+        for qid in (written, queued):  # in the database already; still queued behind the lock
+            started = time.perf_counter()
+            with pytest.raises(StoreUnavailable, match="try again"):
+                store.add_feedback(qid, 1)
+            assert time.perf_counter() - started < FAST
+        assert logged_ids(database) == {written}
+    assert store.flush(timeout=10) and logged_ids(database) == {written, queued}
+    for qid in (written, queued):
+        store.add_feedback(qid, -1)
+    assert {f["query_id"] for f in store.feedback()} == {written, queued}
+    assert store.close()
+
+
+def test_close_gives_up_on_a_lock_that_outlasts_it_and_counts_the_loss(database: Path | str) -> None:
+    store = FeedbackStore(database)
+    with write_lock_held(database):
         store.log_query("q", [], RESULT)
         started = time.perf_counter()
         assert store.close(timeout=0.3) is False
         assert time.perf_counter() - started < FAST
     assert store.query_log_stats().dropped["shutdown"] == 1 and store.query_log_stats().pending == 0
-    assert logged_ids(path) == set()
+    assert logged_ids(database) == set()
 
 
 # --- the writer, with hand-written sinks -------------------------------------------------------------------

@@ -10,13 +10,11 @@ from service.answering.units import Candidate
 @pytest.fixture
 def units_of(fake_index):
     """``units_of(article_id, section)``: the candidate units of that section's chunks, in reading order."""
-    from ingest.lexicon import Lexicon
-    from ingest.store import open_index
-    from service.answering.retrieval import Hit, SearchIndex
+    from service.answering.engine import open_search_index
+    from service.answering.retrieval import Hit
     from service.answering.units import candidates
 
-    snapshot = open_index(fake_index.data_dir, fake_index.embedding_model)
-    index = SearchIndex(snapshot, Lexicon.load(snapshot.root))
+    index = open_search_index(fake_index, fake_index.embedding_model)
 
     def get(article_id: str, section: str) -> list[Candidate]:
         hits = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)

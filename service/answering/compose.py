@@ -124,19 +124,13 @@ def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | 
     """The articles' own advice to see a professional, for questions about pain or injury."""
     if not any(c.id == "injury" for c in query.concepts):
         return None
-    best: tuple[float, int, int] | None = None
-    for ci, sc in enumerate(index.chunks):
-        if sc.chunk.is_reference:
-            continue
-        sims = index.sentence_sims(ci, qvec)
-        for si, (s, e) in enumerate(sc.chunk.sentences):
-            refers = (any(r in sc.chunk.text[s:e].lower() for r in REFERRAL) and si < len(sims)
-                      and not index.is_planted(sc.chunk, s, e))
-            if refers and (best is None or sims[si] > best[0]):
-                best = (float(sims[si]), ci, si)
+    # The nearest sentences that name a professional, from the sentence index: no scan of the corpus.
+    best = next(((ci, si) for ci, si in index.sentences_containing(qvec, REFERRAL)
+                 if not index.is_planted(index.chunks[ci].chunk, *index.chunks[ci].chunk.sentences[si])), None)
     if best is None:
         return None
-    sc = index.chunks[best[1]]
-    hit = Hit(best[1], sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0, score=0.0)
-    s, e = sc.chunk.sentences[best[2]]
-    return Unit(sc.chunk.text[s:e].strip(), hit, s, e, best[0], rank=99)
+    ci, si = best
+    sc = index.chunks[ci]
+    hit = Hit(ci, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0, score=0.0)
+    s, e = sc.chunk.sentences[si]
+    return Unit(sc.chunk.text[s:e].strip(), hit, s, e, float(index.sentence_sims(ci, qvec)[si]), rank=99)

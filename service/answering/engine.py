@@ -7,16 +7,26 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest import search_files
 from ingest.embedding import SentenceEmbeddings, embeddings_for
+from ingest.errors import IndexMissing
 from ingest.lexicon import Lexicon
 from ingest.records import ArticleRecord
 from ingest.settings import Settings
-from ingest.store import COLLECTION, IndexSnapshot, open_chroma, open_index
+from ingest.store import (
+    COLLECTION,
+    SENTENCE_COLLECTION,
+    IndexPaths,
+    IndexSnapshot,
+    VersionLease,
+    open_chroma,
+    read_version,
+)
 from service.answering.abstain import (
     OUT_OF_SCOPE,
     SHIPPED_CALIBRATION,
@@ -94,6 +104,68 @@ class QueryEncoder:
         return vec
 
 
+def open_search_index(settings: Settings, model: str) -> SearchIndex:
+    """The search index over the version published now, holding a lease on it (and its Chroma client)
+    until closed or dropped, so no ingest deletes it while it serves."""
+    if settings.chroma_url:
+        return _open_on_server(settings, model)
+    lease = IndexPaths.for_data_dir(settings.data_dir).lease_current()
+    if lease is None:
+        raise IndexMissing(f"no index in {settings.data_dir / 'index'} — run `stride ingest`")
+    client = None
+    try:
+        snapshot = read_version(lease.version, model)
+        lexicon = Lexicon.load(lease.version.root)
+        try:
+            search = search_files.read(lease.version.root)
+        except FileNotFoundError as err:
+            raise IndexMissing(
+                f"the keyword index of {lease.version.root} is missing — run `stride ingest --rebuild`"
+            ) from err
+        client = open_chroma(lease.version.chroma)
+        return SearchIndex(snapshot, lexicon, client.get_collection(COLLECTION), release=_releaser(client, lease),
+                           sentences=client.get_collection(SENTENCE_COLLECTION), search=search,
+                           top_n=settings.retrieval_top_n)
+    except BaseException:
+        if client is not None:
+            client.close()
+        lease.close()
+        raise
+
+
+def _open_on_server(settings: Settings, model: str) -> SearchIndex:
+    # The keyword index is built here from the chunks: a replica needs nothing but the server.
+    from ingest.chroma_server import ChromaServer, chunk_collection, read_snapshot, sentence_collection
+
+    assert settings.chroma_url is not None
+    server = ChromaServer.connect(settings.chroma_url)
+    lease = server.lease_current()
+    if lease is None:
+        raise IndexMissing(f"no index on {settings.chroma_url} — run `stride ingest`")
+    try:
+        snapshot, lexicon, generation = read_snapshot(server, lease.version_id, model)
+        return SearchIndex(snapshot, lexicon, server.client.get_collection(chunk_collection(generation)),
+                           release=lease.close, sentences=server.client.get_collection(sentence_collection(generation)),
+                           top_n=settings.retrieval_top_n, ping=server.alive)
+    except BaseException:
+        lease.close()
+        raise
+
+
+def _releaser(client: object, lease: VersionLease) -> Callable[[], None]:
+    def release() -> None:
+        try:
+            client.close()  # type: ignore[attr-defined]
+        finally:
+            lease.close()
+
+    return release
+
+
+def _opened(index: SearchIndex) -> tuple[IndexSnapshot, Lexicon, SearchIndex]:
+    return index.snapshot, index.lexicon, index
+
+
 class Engine:
     def __init__(
         self,
@@ -132,33 +204,54 @@ class Engine:
         """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing.
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
         embeddings = embeddings or embeddings_for(settings)
-        snapshot = open_index(settings.data_dir, embeddings.name)
-        embeddings.model  # noqa: B018 -- load now: /readyz means ready
-        lexicon = Lexicon.load(snapshot.root)
-        collection = open_chroma(snapshot.root / "chroma").get_collection(COLLECTION)
-        retrieval = retrieval or RetrievalParams()
-        reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
-        if settings.reranker_model:
-            reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
-        answerer: Answerer = ExtractiveAnswerer(answering, selection)
-        if settings.llm_base_url:
-            from service.answering.llm import LLMAnswerer
+        encoder = QueryEncoder(embeddings)
+        index = open_search_index(settings, embeddings.name)
+        try:
+            embeddings.model  # noqa: B018 -- load now: /readyz means ready
+            retrieval = retrieval or RetrievalParams()
+            reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
+            if settings.reranker_model:
+                reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
+            answerer: Answerer = ExtractiveAnswerer(answering, selection)
+            if settings.llm_base_url:
+                from service.answering.llm import LLMAnswerer
 
-            answerer = LLMAnswerer(settings, fallback=answerer)
-        engine = cls(
-            snapshot,
-            lexicon,
-            SearchIndex(snapshot, lexicon, collection),
-            QueryEncoder(embeddings),
-            retrieval=retrieval,
-            reranker=reranker,
-            answerer=answerer,
-            calibration=calibration
-            or Calibration.load(settings.calibration_file or SHIPPED_CALIBRATION, override=settings.abstain_threshold),
-            max_history_turns=settings.max_history_turns,
-        )
-        engine.encode("warm up")  # the first encode call is slow; pay it before serving
+                answerer = LLMAnswerer(settings, fallback=answerer)
+            engine = cls(
+                index.snapshot,
+                index.lexicon,
+                index,
+                encoder,
+                retrieval=retrieval,
+                reranker=reranker,
+                answerer=answerer,
+                calibration=calibration or Calibration.load(
+                    settings.calibration_file or SHIPPED_CALIBRATION, override=settings.abstain_threshold
+                ),
+                max_history_turns=settings.max_history_turns,
+            )
+            engine.encode("warm up")  # the first encode call is slow; pay it before serving
+        except BaseException:
+            index.close()
+            raise
         return engine
+
+    def reopen(self, settings: Settings) -> Engine:
+        """An engine over the version published now, sharing this one's models and parts (a reload
+        costs reading the index, not loading the model again). This engine keeps serving meanwhile."""
+        return Engine(
+            *_opened(open_search_index(settings, self._encoder.embeddings.name)),
+            self._encoder,
+            retrieval=self._retrieval,
+            reranker=self._reranker,
+            answerer=self._answerer,
+            calibration=self._calibration,
+            max_history_turns=self._max_history_turns,
+        )
+
+    def close(self) -> None:
+        """Release the version's files and lease now (otherwise: when the last reference goes)."""
+        self._index.close()
 
     def with_parts(
         self,
@@ -167,12 +260,15 @@ class Engine:
         reranker: Reranker | None = None,
         answerer: Answerer | None = None,
         calibration: Calibration | None = None,
+        index: SearchIndex | None = None,
     ) -> Engine:
-        """Another engine over the same index and encoder with some parts replaced (evals, tuning)."""
+        """Another engine over the same encoder with some parts replaced (evals, tuning; ``index``: the
+        same version searched another way, e.g. through an instrumented collection)."""
+        index = index or self._index
         return Engine(
-            self._snapshot,
-            self._lexicon,
-            self._index,
+            index.snapshot,
+            index.lexicon,
+            index,
             self._encoder,
             retrieval=retrieval or self._retrieval,
             reranker=reranker or self._reranker,
@@ -186,6 +282,15 @@ class Engine:
     def snapshot(self) -> IndexSnapshot:
         """The index version being served (manifest, chunks with their vectors, articles)."""
         return self._snapshot
+
+    @property
+    def version_id(self) -> str:
+        """The published version's directory name (a re-publish of the same content gets a new one)."""
+        return self._snapshot.version_id
+
+    @property
+    def search_index(self) -> SearchIndex:
+        return self._index
 
     @property
     def lexicon(self) -> Lexicon:

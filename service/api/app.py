@@ -20,6 +20,7 @@ from service.api import errors
 from service.api.auth import BearerGuard
 from service.api.body_limit import BodyLimit
 from service.api.metrics import Metrics
+from service.api.reload import IndexWatcher
 from service.api.routes.ui import DOCS_ASSETS
 from service.api.state import AppState
 from service.api.throttle import LoadShedder, RateLimits
@@ -70,6 +71,7 @@ def create_app(
     def load() -> None:
         try:
             state.engine = engine_factory(settings)
+            state.error = None
             state.startup_seconds = round(time.monotonic() - state.started, 3)
             log.info("Stride ready in %.1f s (index %s)", state.startup_seconds, state.engine.snapshot.version)
             metrics.serving(state.engine.snapshot.version, state.engine.snapshot.model)
@@ -87,13 +89,22 @@ def create_app(
         if state.engine is None or not settings.admin_api_key:
             return
         try:
-            state.coverage.html(state.engine, state.feedback)
+            state.coverage.html(state.engine, state.feedback, settings.data_dir)
         except Exception:
             log.exception("could not prepare the coverage page")
+
+    def swapped(engine: Engine) -> None:
+        metrics.serving(engine.snapshot.version, engine.snapshot.model)
+        warm_coverage()
+
+    watcher = IndexWatcher(state, first_load=load, on_swap=swapped, poll_s=settings.reload_poll_s,
+                           grace_s=settings.reload_grace_s)
+    state.reload = watcher.check
 
     def load_then_warm() -> None:
         load()
         warm_coverage()
+        watcher.start()  # after the first load, so the two never race
 
     from service.mcp.server import EndpointRoute, EngineUnavailable, build_mcp_server, streamable_http_endpoint
 
@@ -112,6 +123,7 @@ def create_app(
         threading.Thread(target=load_then_warm, name="stride-load", daemon=True).start()
         async with mcp_server.session_manager.run():  # serves /mcp (service/mcp) while the app runs
             yield
+        watcher.stop()
         if state.feedback is not None:
             # Writes the queued query log first; bounded (5 s) so a stuck lock cannot hang shutdown, and
             # whatever is abandoned is counted and logged. Requests are over by now: blocking the loop is fine.
@@ -153,9 +165,9 @@ def create_app(
     errors.install(app, settings.data_dir)
     app.openapi = lambda: errors.true_openapi(app)  # type: ignore[method-assign]
 
-    from service.api.routes import articles, chat, coverage, feedback, health, search, ui, v1
+    from service.api.routes import articles, chat, coverage, feedback, health, reload, search, ui, v1
 
-    for module in (health, search, chat, articles, feedback, coverage, ui, v1):
+    for module in (health, search, chat, articles, feedback, coverage, reload, ui, v1):
         app.include_router(module.router)
     # MCP over streamable HTTP at exactly /mcp (service/mcp), behind the same STRIDE_API_KEYS as /v1.
     app.router.routes.append(EndpointRoute("/mcp", BearerGuard(mcp_endpoint, settings.api_keys)))

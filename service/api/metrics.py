@@ -62,6 +62,8 @@ class Metrics:
             "nothing verified)", registry=self.registry)
         self.index = Gauge("stride_index_info", "The index being served (value 1)", ["version", "model"],
                            registry=self.registry)
+        self.reloads = Counter("stride_index_reloads", "Newly published index versions: reloaded or failed",
+                               ["outcome"], registry=self.registry)
         ProcessCollector(registry=self.registry)  # memory, CPU, open files: the standard process metrics
         self.query_log = QueryLogCollector()  # zeros until a store is attached: the series always exist
         self.registry.register(self.query_log)
@@ -69,6 +71,9 @@ class Metrics:
     def serving(self, version: str, model: str) -> None:
         self.index.clear()
         self.index.labels(version, model).set(1)
+
+    def reload(self, outcome: str) -> None:
+        self.reloads.labels(outcome).inc()
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ingest.records import ManifestArticle, SectionRecord
 from service.answering.citations import Citation
 from service.answering.provenance import Provenance
+from service.coverage.marks import MAX_NOTE_CHARS
 from service.feedback.store import MAX_COMMENT_CHARS
 
 ARTICLE_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -116,10 +117,14 @@ class FeedbackResponse(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "loading", "error"]
+    status: Literal["ready", "loading", "error", "unavailable"]
     index_version: str | None = Field(None, description="Set once ready.")
     startup_seconds: float | None = Field(None, description="Set once ready.")
     detail: str | None = Field(None, description="Why the index or model could not load (status error).")
+    failed_version: str | None = Field(
+        None, description="A newer published version that could not be loaded; index_version keeps serving."
+    )
+    reload_error: str | None = Field(None, description="Why failed_version could not be loaded.")
 
 
 class ArticleSummary(ManifestArticle):
@@ -131,3 +136,19 @@ class ArticleSummary(ManifestArticle):
 class ArticleDetail(ArticleSummary):
     text: str
     sections: list[SectionRecord]
+
+
+class GapMarkRequest(BaseModel):
+    """What the content team did about a gap cluster; "open" removes the mark."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["planned", "written", "open"]
+    note: Text | None = Field(None, max_length=MAX_NOTE_CHARS)
+
+
+class GapMarkResponse(BaseModel):
+    cluster_id: str
+    status: Literal["planned", "written", "open"]
+    note: str | None
+    marked_at: str | None = Field(None, description="UTC; None when the mark was removed.")
+    index_version: str = Field(description="The index served when marked: written clusters are checked after it.")

@@ -3,7 +3,8 @@ each lexicon topic, which questions they leave unanswered, and where two article
 
 ``model`` holds the pure computations, ``build`` gathers inputs from an Engine (its index snapshot),
 the query log and the eval questions the CLI passes in,
-``render`` writes the HTML, JSON and CSV outputs.
+``render`` writes the HTML, JSON and CSV outputs. The gaps (what to write next, and what the content team
+has done about it) are put together by ``gap_build``.
 """
 
 from service.coverage.build import (

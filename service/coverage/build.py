@@ -1,12 +1,11 @@
 """Gather the coverage report's inputs from an Engine, the query log and an optional questions file,
-and run the computations in ``model``. ``write_coverage`` is the entry point for the CLI."""
+and run the computations in ``model`` (the gaps: ``gap_build``). ``write_coverage`` is the entry point
+for the CLI."""
 
 from __future__ import annotations
 
 import json
-import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,8 @@ import numpy as np
 
 from ingest.errors import StrideError
 from service.coverage import model
-from service.coverage.model import GapQuestion, Passage, Sentence, Topic
+from service.coverage.gap_build import answerable_passages, build_gaps
+from service.coverage.model import Passage, Sentence, Topic, unit_rows
 
 if TYPE_CHECKING:
     from ingest.records import ArticleRecord, ManifestArticle
@@ -100,19 +100,13 @@ def topic_probe(label: str, terms: Iterable[str]) -> str:
     return f"{label}: " + ", ".join(terms)
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return rows / np.where(norms == 0, 1.0, norms)
-
-
 def gather_topics(engine: Engine) -> tuple[list[Topic], np.ndarray]:
     concepts = engine.lexicon.concepts
     topics = [Topic(c.id, c.label, c.kind) for c in concepts]
     vectors = (
         np.stack([engine.encode(topic_probe(c.label, c.terms)) for c in concepts]) if concepts else np.zeros((0, 1))
     )
-    return topics, _unit(vectors)
+    return topics, unit_rows(vectors)
 
 
 def gather_passages(
@@ -122,116 +116,35 @@ def gather_passages(
     topic found in its section trail and text (a heading like "Benefits of Running for Hamstrings"
     makes the whole passage about hamstrings), and its vector."""
     order = {t.id: i for i, t in enumerate(topics)}
-    passages, terms, vectors = [], [], []
-    for sc in engine.snapshot.chunks:
-        ch = sc.chunk
-        if ch.is_reference:
-            continue
+    passages, vectors = answerable_passages(engine)
+    chunks = {sc.chunk_id: sc.chunk for sc in engine.snapshot.chunks}
+    terms = []
+    for p in passages:
         found: list[set[str]] = [set() for _ in topics]
-        for term, concept in engine.lexicon.find(ch.embedding_text()):
+        for term, concept in engine.lexicon.find(chunks[p.chunk_id].embedding_text()):
             if concept.id in order:
                 found[order[concept.id]].add(term)
-        passages.append(Passage(sc.chunk_id, ch.article_id, ch.section_label, ch.text))
         terms.append([tuple(sorted(f)) for f in found])
-        vectors.append(sc.embedding)
-    dim = len(engine.snapshot.chunks[0].embedding) if engine.snapshot.chunks else 1
-    return passages, terms, _unit(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
+    return passages, terms, vectors
 
 
-def gather_sentences(engine: Engine) -> tuple[list[Sentence], np.ndarray]:
+def gather_sentences(engine: Engine, batch: int = 500) -> tuple[list[Sentence], np.ndarray]:
+    index = engine.search_index
     sentences, vectors = [], []
-    for sc in engine.snapshot.chunks:
-        ch = sc.chunk
-        for (a, b), vec in zip(ch.sentences, sc.sentence_embeddings, strict=False):
-            sentences.append(Sentence(ch.article_id, sc.chunk_id, ch.section_label, ch.text[a:b].strip()))
-            vectors.append(vec)
-    dim = len(engine.snapshot.chunks[0].embedding) if engine.snapshot.chunks else 1
-    return sentences, _unit(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
-
-
-# --- gap questions -----------------------------------------------------------------------------
-
-def _key(question: str) -> str:
-    return re.sub(r"\s+", " ", question).strip().casefold()
-
-
-def log_gaps(
-    rows: Iterable[Mapping[str, Any]], threshold: float, margin: float
-) -> tuple[list[GapQuestion], dict[str, int]]:
-    """Gap questions from the query log, de-duplicated (count = times asked), with tallies. A decline
-    without a confidence is the injection guard's out-of-scope reply: not a content gap."""
-    stats = {"logged": 0, "declined": 0, "low_confidence": 0, "out_of_scope": 0}
-    merged: dict[str, GapQuestion] = {}
-    for r in rows:
-        stats["logged"] += 1
-        q, abstained, conf = str(r.get("question") or "").strip(), bool(r.get("abstained")), r.get("confidence")
-        if not q:
-            continue
-        if abstained and conf is None:
-            stats["out_of_scope"] += 1
-            continue
-        if not model.is_gap(abstained, conf, threshold, margin):
-            continue
-        stats["declined" if abstained else "low_confidence"] += 1
-        prev = merged.get(_key(q))
-        confs = [c for c in (prev.confidence if prev else None, conf) if c is not None]
-        merged[_key(q)] = GapQuestion(
-            prev.question if prev else q, "log", abstained or (prev is not None and prev.abstained),
-            min(confs) if confs else None, (prev.count if prev else 0) + 1,
-        )
-    return list(merged.values()), stats
-
-
-def file_gaps(
-    engine: Engine, questions: list[str], threshold: float, margin: float
-) -> tuple[list[GapQuestion], dict[str, int]]:
-    """Run each distinct question through the engine, as a user would ask it, and keep the gaps."""
-    counts: dict[str, int] = {}
-    first: dict[str, str] = {}
-    for q in questions:
-        counts[_key(q)] = counts.get(_key(q), 0) + 1
-        first.setdefault(_key(q), q)
-    stats = {
-        "questions": len(questions),
-        "distinct": len(counts),
-        "declined": 0,
-        "low_confidence": 0,
-        "out_of_scope": 0,
-    }
-    out = []
-    for key, q in first.items():
-        result = engine.chat(q)
-        conf = result.provenance.confidence
-        if result.abstained and conf is None:
-            stats["out_of_scope"] += 1
-            continue
-        if model.is_gap(result.abstained, conf, threshold, margin):
-            stats["declined" if result.abstained else "low_confidence"] += 1
-            out.append(GapQuestion(q, "file", result.abstained, conf, counts[key]))
-    return out, stats
-
-
-def merge_gaps(*groups: list[GapQuestion]) -> list[GapQuestion]:
-    """One entry per question across sources, so a question in the log and the file counts once per ask."""
-    merged: dict[str, GapQuestion] = {}
-    for group in groups:
-        for g in group:
-            prev = merged.get(_key(g.question))
-            if prev is None:
-                merged[_key(g.question)] = g
-            else:
-                confs = [c for c in (prev.confidence, g.confidence) if c is not None]
-                merged[_key(g.question)] = GapQuestion(
-                    prev.question, ", ".join(sorted({*prev.source.split(", "), g.source})),
-                    prev.abstained or g.abstained, min(confs) if confs else None, prev.count + g.count,
-                )
-    return list(merged.values())
+    for start in range(0, len(index.chunks), batch):  # sentence vectors are read from the index in batches
+        rows = range(start, min(start + batch, len(index.chunks)))
+        vecs = index.sentence_vectors_of(rows)
+        for ci in rows:
+            sc = index.chunks[ci]
+            ch = sc.chunk
+            for (a, b), vec in zip(ch.sentences, vecs[ci], strict=False):
+                sentences.append(Sentence(ch.article_id, sc.chunk_id, ch.section_label, ch.text[a:b].strip()))
+                vectors.append(vec)
+    dim = len(index.chunks[0].embedding) if index.chunks else 1
+    return sentences, unit_rows(np.asarray(vectors, dtype=np.float32).reshape(-1, dim))
 
 
 # --- the whole report --------------------------------------------------------------------------
-
-Encoder = Callable[[list[str]], np.ndarray]
-
 
 def build_index_view(engine: Engine, eval_questions: Sequence[EvalQuestion] = ()) -> dict[str, Any]:
     """The parts of the report that depend only on the index (and the eval set): topics, the topic ×
@@ -284,53 +197,22 @@ def build_index_view(engine: Engine, eval_questions: Sequence[EvalQuestion] = ()
     }
 
 
-def build_gaps(
-    engine: Engine,
-    log_rows: Iterable[Mapping[str, Any]] | None,
-    file_questions: list[str] | None = None,
-    questions_file: Path | None = None,
-    encode: Encoder | None = None,
-) -> dict[str, Any]:
-    """The gap questions and their clusters. ``encode`` embeds a batch of questions (unit rows); a live
-    server passes one that remembers, so a new view embeds only the questions asked since the last."""
-    threshold = float(engine.calibration.threshold)
-    margin = model.LOW_CONFIDENCE_MARGIN
-    log_list, log_stats = log_gaps(log_rows or [], threshold, margin)
-    file_list: list[GapQuestion] = []
-    file_stats: dict[str, Any] | None = None
-    if file_questions is not None:
-        file_list, file_stats = file_gaps(engine, file_questions, threshold, margin)
-        file_stats = {"path": str(questions_file) if questions_file else None, **file_stats}
-    # Most-asked first: past model.MAX_LINKED questions, clustering links these and attaches the rest.
-    gaps = sorted(merge_gaps(log_list, file_list), key=lambda g: -g.count)
-    embed = encode or engine.encode_many
-    gap_vecs = _unit(embed([g.question for g in gaps])) if gaps else np.zeros((0, 1))
-    return {
-        "log": {"available": log_rows is not None, "empty": log_stats["logged"] == 0, **log_stats},
-        "file": file_stats,
-        "questions": len(gaps),
-        "asked": sum(g.count for g in gaps),
-        "clusters": model.rank_clusters(gaps, model.cluster_labels(gap_vecs), gap_vecs),
-    }
-
-
 def build_coverage(
     engine: Engine,
     log_rows: Iterable[Mapping[str, Any]] | None,
     file_questions: list[str] | None = None,
     questions_file: Path | None = None,
     eval_questions: Sequence[EvalQuestion] = (),
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The report's data, JSON-serialisable. ``log_rows`` is None when the query log is unavailable."""
+    """The report's data, JSON-serialisable. ``log_rows`` is None when the query log is unavailable;
+    ``data_dir`` holds the gap clusters' marks and ids (none without it)."""
+    gaps = build_gaps(engine, log_rows, file_questions, questions_file, data_dir=data_dir)
     return {
-        "generated_at": generated_at(),
+        "generated_at": gaps.generated_at,
         **build_index_view(engine, eval_questions),
-        "gaps": build_gaps(engine, log_rows, file_questions, questions_file),
+        "gaps": gaps.model_dump(mode="json"),
     }
-
-
-def generated_at() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _article(aid: str, entry: ManifestArticle, record: ArticleRecord | None, engine: Engine,
@@ -366,19 +248,17 @@ def _article(aid: str, entry: ManifestArticle, record: ArticleRecord | None, eng
 
 
 def read_query_log(settings: Settings) -> list[dict[str, Any]] | None:
-    """Every logged chat question; [] when nothing was logged yet, None when the log is unreadable.
-    Opened without retention, so making a report never prunes the log, and never created here."""
-    import sqlite3
+    """Every logged chat question, from the configured store (``STRIDE_DATABASE_URL`` or the SQLite file);
+    [] when nothing was logged yet, None when the log is unreadable. Opened without retention, so making
+    a report never prunes the log, and never created here."""
+    from service.feedback.store import DatabaseUnavailable, open_existing
 
-    from service.feedback.store import FILENAME, FeedbackStore
-
-    path = Path(settings.data_dir) / FILENAME
-    if not path.exists():
-        return []
     try:
-        store = FeedbackStore(path)
-    except (OSError, sqlite3.Error):
+        store = open_existing(settings)
+    except DatabaseUnavailable:
         return None
+    if store is None:
+        return []
     try:
         return list(store.iter_queries())
     finally:
@@ -395,6 +275,7 @@ def write_coverage(
     from service.coverage.render import write_outputs
 
     file_questions = read_questions_file(questions_file) if questions_file is not None else None
-    data = build_coverage(engine, read_query_log(settings), file_questions, questions_file, eval_questions)
+    data = build_coverage(engine, read_query_log(settings), file_questions, questions_file, eval_questions,
+                          settings.data_dir)
     data["files"] = write_outputs(data, Path(out_dir))
     return data

@@ -117,16 +117,14 @@ def uncovered_topics(
     return [t.id for t in topics if all(cells[(t.id, a)].passages == 0 for a in article_ids)]
 
 
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), so dot products are cosines."""
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms == 0, 1.0, norms)
+
+
 # --- gaps --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GapQuestion:
-    question: str
-    source: str  # "log" | "file"
-    abstained: bool
-    confidence: float | None
-    count: int = 1  # times asked (the log repeats popular questions)
-
 
 def is_gap(abstained: bool, confidence: float | None, threshold: float, margin: float = LOW_CONFIDENCE_MARGIN) -> bool:
     """Declined, or answered with confidence so close to the threshold that the answer is thin."""
@@ -175,46 +173,6 @@ def _cluster_in_rounds(vectors: np.ndarray, distance: float, max_linked: int) ->
         for i, lab in zip(loose, cluster_labels(vectors[loose], distance, max_linked), strict=True):
             labels[i] = k + lab
     return labels
-
-
-def rank_clusters(questions: Sequence[GapQuestion], labels: Sequence[int], vectors: np.ndarray,
-                  max_examples: int = 5) -> list[dict[str, Any]]:
-    """Clusters as report rows, most-asked first (then most declined, then least confident): the
-    order in which the content team should write articles. The headline is the medoid question, the
-    one most similar to the rest, so it reads as the cluster's topic."""
-    groups: dict[int, list[int]] = {}
-    for i, lab in enumerate(labels):
-        groups.setdefault(lab, []).append(i)
-    rows: list[dict[str, Any]] = []
-    for members in groups.values():
-        sub = vectors[members]
-        medoid = members[int(np.argmax(sub @ sub.sum(axis=0)))]  # = argmax of (sub @ sub.T).sum(1)
-        asked = sum(questions[i].count for i in members)
-        declined = sum(questions[i].count for i in members if questions[i].abstained)
-        confs = [c for i in members if (c := questions[i].confidence) is not None]
-        by_count = sorted(members, key=lambda i: (-questions[i].count, i))
-        listed = [
-            {"question": questions[i].question, "count": questions[i].count, "source": questions[i].source,
-             "abstained": questions[i].abstained, "confidence": questions[i].confidence}
-            for i in by_count
-        ]
-        rows.append({
-            "headline": questions[medoid].question,
-            "asked": asked,
-            "distinct": len(members),
-            "declined": declined,
-            "low_confidence": asked - declined,
-            "mean_confidence": round(float(np.mean(confs)), 4) if confs else None,
-            "sources": sorted({s for i in members for s in questions[i].source.split(", ")}),
-            "examples": listed[:max_examples],
-            "members": listed,
-        })
-    rows.sort(
-        key=lambda r: (-r["asked"], -r["declined"], r["mean_confidence"] if r["mean_confidence"] is not None else 0.0)
-    )
-    for rank, r in enumerate(rows, 1):
-        r["rank"] = rank
-    return rows
 
 
 # --- overlap -----------------------------------------------------------------------------------

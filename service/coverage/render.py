@@ -10,7 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from service.coverage.classify import CLASS_LABELS
+from service.coverage.gap_export import gaps_csv, gaps_json
+from service.coverage.gap_report import GapReport
+
 TEMPLATES = Path(__file__).with_name("templates")
+DIRECTIONS = {"new": "new this week", "rising": "↑ rising", "steady": "steady", "falling": "↓ falling",
+              "quiet": "none lately"}
 KINDS = [("muscle_group", "Muscle groups"), ("exercise", "Exercises"), ("theme", "Themes")]
 
 
@@ -87,30 +93,6 @@ def heatmap_figure(data: dict[str, Any]) -> Any:
     return fig
 
 
-def gaps_figure(data: dict[str, Any], top: int = 12) -> Any:
-    """The top gap clusters as stacked bars: declined vs answered with low confidence."""
-    import plotly.graph_objects as go
-
-    clusters = data["gaps"]["clusters"][:top]
-    if not clusters:
-        return None
-    y = [f"#{c['rank']} " + textwrap.shorten(c["headline"], 60, placeholder="…") for c in clusters]
-    fig = go.Figure([
-        go.Bar(y=y, x=[c["declined"] for c in clusters], name="declined", orientation="h", marker_color="#b42318"),
-        go.Bar(y=y, x=[c["low_confidence"] for c in clusters], name="answered, low confidence", orientation="h",
-               marker_color="#f0a04b"),
-    ])
-    fig.update_layout(
-        barmode="stack", height=70 + 30 * len(clusters), margin={"l": 10, "r": 10, "t": 30, "b": 30},
-        yaxis={"autorange": "reversed", "automargin": True}, xaxis={"title": "times asked", "dtick": 1 if
-                                                                       clusters[0]["asked"] <= 10 else None},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "traceorder": "normal"},
-        plot_bgcolor="#fff",
-        font={"family": "system-ui, sans-serif", "color": "#1d2733"},
-    )
-    return fig
-
-
 @lru_cache(maxsize=1)
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
@@ -139,7 +121,7 @@ def render_html(data: dict[str, Any]) -> str:
     topic_labels = {t["id"]: t["label"] for t in data["topics"]}
     return env.get_template("report.html.j2").render(
         data=data, titles=titles, topic_labels=topic_labels, plotly_js=_plotly_js(), page_json=_page_json(data),
-        heatmap=_div(heatmap_figure(data), "heatmap"), gaps_chart=_div(gaps_figure(data), "gaps-chart"),
+        heatmap=_div(heatmap_figure(data), "heatmap"), class_labels=CLASS_LABELS, directions=DIRECTIONS,
     )
 
 
@@ -167,12 +149,7 @@ def write_csvs(data: dict[str, Any], out_dir: Path) -> list[Path]:
                [[c["topic"], topics[c["topic"]]["label"], topics[c["topic"]]["kind"], c["article"],
                  titles.get(c["article"], c["article"]), c["passages"], c["chars"], c["share"],
                  " ".join(m["chunk_id"] for m in c["matches"])] for c in data["cells"]])
-    _write_csv(paths["gaps"],
-               ["cluster_rank", "cluster_headline", "cluster_asked", "question", "times_asked", "source", "abstained",
-                "confidence"],
-               [[c["rank"], c["headline"], c["asked"], q["question"], q["count"], q["source"], q["abstained"],
-                 q["confidence"]]
-                for c in data["gaps"]["clusters"] for q in c["members"]])
+    paths["gaps"].write_text(gaps_csv(GapReport.model_validate(data["gaps"])), encoding="utf-8")
     _write_csv(paths["overlap"],
                ["cosine", "article_a", "section_a", "sentence_a", "article_b", "section_b", "sentence_b"],
                [[p["cosine"], p["a"]["article_id"], p["a"]["section"], p["a"]["text"], p["b"]["article_id"],
@@ -189,10 +166,11 @@ def write_csvs(data: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def write_outputs(data: dict[str, Any], out_dir: Path) -> list[str]:
-    """Write report.html, coverage.json and the CSVs into ``out_dir``; returns the file names."""
+    """Write report.html, coverage.json, gaps.json and the CSVs into ``out_dir``; returns the file names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csvs = write_csvs(data, out_dir)
-    names = ["report.html", "coverage.json", *(p.name for p in csvs)]
+    (out_dir / "gaps.json").write_text(gaps_json(GapReport.model_validate(data["gaps"])), encoding="utf-8")
+    names = ["report.html", "coverage.json", "gaps.json", *(p.name for p in csvs)]
     data = {**data, "files": names}
     (out_dir / "report.html").write_text(render_html(data), encoding="utf-8")
     write_json(data, out_dir / "coverage.json")

@@ -6,37 +6,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from jinja2 import Environment, select_autoescape
 
-from ingest.errors import StrideError
-from service.feedback.store import FILENAME, FeedbackStore
+from ingest.settings import Settings
+from service.feedback.store import open_existing
 
 Rating = Literal["up", "down"]
 Format = Literal["csv", "json"]
 COLUMNS = ["ts", "rating", "comment", "question", "answer", "sources", "query_id", "index_version"]
 
 
-class FeedbackUnavailable(StrideError):
-    pass
-
-
-def read_feedback(data_dir: Path, since_days: int | None = None, rating: Rating | None = None,
+def read_feedback(settings: Settings, since_days: int | None = None, rating: Rating | None = None,
                   limit: int = 1_000_000) -> list[dict[str, Any]]:
-    """Feedback rows, newest first, from the store in ``data_dir``; opened without retention, so exporting
-    never prunes, and never created here ([] when nothing was ever stored)."""
-    path = Path(data_dir) / FILENAME
-    if not path.exists():
+    """Feedback rows, newest first, from the configured store (``store.open_existing``: exporting never prunes,
+    and never creates the SQLite file; [] when nothing was ever stored). A store that cannot be opened is a
+    DatabaseUnavailable, one line."""
+    store = open_existing(settings)
+    if store is None:
         return []
-    try:
-        store = FeedbackStore(path)
-    except (OSError, sqlite3.Error) as err:
-        raise FeedbackUnavailable(f"cannot read the feedback store {path} ({err})") from err
     try:
         since = datetime.now(UTC) - timedelta(days=since_days) if since_days is not None else None
         return [export_row(r) for r in store.feedback(limit, since, {"up": 1, "down": -1}[rating] if rating else None)]

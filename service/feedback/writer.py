@@ -1,8 +1,9 @@
 """``QueryLogWriter``: the query log is written off the request path, by one background thread.
 
-A chat answer must never wait for SQLite: another process holding the database's write lock (a backup, an
+A chat answer must never wait for the database: another process holding its write lock (a backup, an
 analyst's long transaction) used to stall every /chat for as long as the lock was held, and starve the
-server's worker threads so that even /healthz queued behind them. Request threads now only put a row on a
+server's worker threads so that even /healthz queued behind them; a PostgreSQL server that restarts must not
+either. Request threads now only put a row on a
 bounded in-memory queue; one daemon thread drains it in batches, one transaction per batch.
 
 While the database is locked the writer keeps the batch in memory and retries with backoff, so nothing is
@@ -22,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy import exc
+
 log = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
@@ -29,6 +32,13 @@ Row = TypeVar("Row")
 # Why rows were given up on: the queue was full, the database refused the batch for good (not a lock or
 # other transient OperationalError), or the server stopped while the database was still unwritable.
 DROP_REASONS = ("queue_full", "write_error", "shutdown")
+
+# Errors that pass: a locked SQLite file, a full disk, a lock timeout or a lost connection to PostgreSQL (all
+# OperationalError, raw from sqlite3 or wrapped by SQLAlchemy), every pooled connection busy. Not transient:
+# a constraint or a programming error, which no retry can fix.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.OperationalError, exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,11 @@ class _Stop:
 class QueryLogWriter(Generic[Row]):
     """A bounded queue drained by one thread that hands batches to ``write_batch``.
 
-    ``write_batch`` must write all rows of a batch or none (one transaction). A ``sqlite3.OperationalError``
-    ("database is locked", a full disk) is taken as transient: the same batch is retried, backing off from
-    ``retry_initial`` to ``retry_max`` seconds, until it succeeds or the writer is closed. Any other error
-    means the batch can never be written (a constraint, a bug): it is logged and its rows counted as dropped,
-    so one bad batch cannot wedge the log.
+    ``write_batch`` must write all rows of a batch or none (one transaction). One of ``TRANSIENT_ERRORS``
+    ("database is locked", a full disk, the server gone) is taken as transient: the same batch is retried,
+    backing off from ``retry_initial`` to ``retry_max`` seconds, until it succeeds or the writer is closed.
+    Any other error means the batch can never be written (a constraint, a bug): it is logged and its rows
+    counted as dropped, so one bad batch cannot wedge the log.
     """
 
     def __init__(
@@ -175,7 +185,7 @@ class QueryLogWriter(Generic[Row]):
         while True:
             try:
                 self._write_batch(batch)
-            except sqlite3.OperationalError as err:
+            except TRANSIENT_ERRORS as err:
                 attempts += 1
                 with self._lock:
                     self._retries += 1
