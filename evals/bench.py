@@ -85,6 +85,9 @@ def _not_ok(statuses: dict[str, int]) -> int:
     return sum(n for status, n in statuses.items() if status != "200")
 
 
+CURVE_CLIENTS = (1, 2, 4, 8, 16, 64)
+
+
 def bench_service(env: dict[str, str]) -> dict[str, Any]:
     questions = [i.question for i in load_items("all")]
     # Every request comes from one address here: per-client rate limits would measure themselves.
@@ -112,6 +115,15 @@ def bench_service(env: dict[str, str]) -> dict[str, Any]:
         # Four times the in-flight cap: the excess is shed at once with 503, the rest answered promptly.
         rps_64, st_64, lat_64 = asyncio.run(load(base, [f"{q} {{{n}}}" for n in range(10) for q in questions],
                                                  64, 1600))
+        # The concurrency curve: unique questions at each client count (each round its own suffix, so no
+        # round is served from another's cache).
+        curve = []
+        for n_clients in CURVE_CLIENTS:
+            qs = [f"{q} <c{n_clients}.{n}>" for n in range(4) for q in questions]
+            rps, st, lat = asyncio.run(load(base, qs, n_clients, max(200, 25 * n_clients)))
+            curve.append({"clients": n_clients, "rps": round(rps, 1),
+                          "p95_ms": round(pct(lat, 95), 1) if lat else None,
+                          "answered": st.get("200", 0), "shed": st.get("503", 0), "errors": st.get("error", 0)})
         rss, peak = rss_mb(served.pid)
         stalled = bench_stalled_lock(base, Path(env["STRIDE_DATA_DIR"]) / "feedback.sqlite")
     return {
@@ -124,6 +136,7 @@ def bench_service(env: dict[str, str]) -> dict[str, Any]:
         },
         "clients_64": {"rps": round(rps_64, 1), "statuses": st_64,
                        "answered_p95_ms": round(pct(lat_64, 95), 1) if lat_64 else None},
+        "concurrency_curve": curve,
         "rss_mb": round(rss, 1),
         "peak_rss_mb": round(peak, 1),
         "stalled_lock": stalled,
@@ -377,6 +390,8 @@ def main() -> None:
          f"{s['clients_64']['statuses'].get('200', 0)} / {s['clients_64']['statuses'].get('503', 0)} / "
          f"{s['clients_64']['statuses'].get('error', 0)}", "0 dropped"),
         ("  answered p95", f"{s['clients_64']['answered_p95_ms']} ms", ""),
+        *[(f"  {c['clients']} clients: req/s, p95 (answered / shed)", f"{c['rps']} req/s, {c['p95_ms']} ms "
+           f"({c['answered']} / {c['shed']})", "") for c in s["concurrency_curve"]],
         ("server RSS / peak", f"{s['rss_mb']} / {s['peak_rss_mb']} MB", "≤ 1200 MB"),
         (f"write lock held {s['stalled_lock']['lock_seconds']:.0f} s: /healthz p95",
          f"{s['stalled_lock']['healthz_p95_ms']} ms", "≤ 100 ms"),

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from ingest.errors import IndexMissing, IndexUnavailable, ModelMismatch, StrideError
 from ingest.lexicon import Lexicon
 from ingest.records import ArticleRecord, Manifest
-from ingest.store import FORMAT_VERSION, IndexSnapshot, stored_chunks
+from ingest.store import FORMAT_VERSION, IndexSnapshot, get_all, stored_chunks
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class ChromaServer:
         """Delete superseded versions no live lease holds, then the records and collections only they
         used. Call holding the publisher lock. Returns the ids kept because they are in use."""
         now = time.time()
-        got = self.meta.get(where={"kind": {"$in": ["version", "lease"]}}, include=["metadatas"])
+        got = get_all(self.meta, ["metadatas"], where={"kind": {"$in": ["version", "lease"]}})
         leases = {rid: m for rid, m in zip(got["ids"], got["metadatas"], strict=True) if m["kind"] == "lease"}
         expired = [rid for rid, m in leases.items() if now - float(m["seen"]) > LEASE_TTL_S]
         if expired:
@@ -274,15 +274,15 @@ class ChromaServer:
         for gen in generations:
             live = {cid for r in keep if r.generation == gen for cid in r.chunk_ids}
             chunks = self.client.get_collection(chunk_collection(gen))
-            stale = [cid for cid in chunks.get(include=[])["ids"] if cid not in live]
+            stale = [cid for cid in get_all(chunks, [])["ids"] if cid not in live]
             for i in range(0, len(stale), BATCH):
                 chunks.delete(ids=stale[i : i + BATCH])
             sentences = self.client.get_collection(sentence_collection(gen))
-            stale = [sid for sid in sentences.get(include=[])["ids"] if sid.rsplit(":", 1)[0] not in live]
+            stale = [sid for sid in get_all(sentences, [])["ids"] if sid.rsplit(":", 1)[0] not in live]
             for i in range(0, len(stale), BATCH):
                 sentences.delete(ids=stale[i : i + BATCH])
         live_articles = {f"article:{aid}@{a['sha']}" for r in keep for aid, a in r.manifest["articles"].items()}
-        got = self.meta.get(where={"kind": "article"}, include=[])
+        got = get_all(self.meta, [], where={"kind": "article"})
         stale = [rid for rid in got["ids"] if rid not in live_articles]
         for i in range(0, len(stale), BATCH):
             self.meta.delete(ids=stale[i : i + BATCH])

@@ -17,6 +17,7 @@ from ingest.chunking import chunk_article
 from ingest.corpus import read_corpus
 from ingest.embedding import SentenceEmbeddings, embeddings_for
 from ingest.errors import ModelMismatch, PlantedInstructions
+from ingest.fingerprint import source_fingerprint
 from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
 from ingest.records import ArticleRecord, Manifest, ManifestArticle
@@ -30,6 +31,7 @@ from ingest.store import (
     VersionPaths,
     chunk_id,
     chunk_metadata,
+    get_all,
     ingest_lock,
     now_iso,
     open_chroma,
@@ -156,12 +158,12 @@ def _sync_sentences(stores: _Stores, chunks_by_id: dict[str, Chunk], embeddings:
     coll = stores.client.get_or_create_collection(
         SENTENCE_COLLECTION, metadata={"stride_model": embeddings.name}, configuration={"hnsw": {"space": "cosine"}}
     )
-    have = coll.get(include=["metadatas"])
-    have_chunks = {m["chunk_id"] for m in have["metadatas"]}
+    have = get_all(coll, [])["ids"]  # "<chunk id>:<i>": the ids alone say which chunk each belongs to
+    have_chunks = {sid.rsplit(":", 1)[0] for sid in have}
     live = set(chunks_by_id)
-    stale = [sid for sid, m in zip(have["ids"], have["metadatas"], strict=True) if m["chunk_id"] not in live]
-    if stale:
-        coll.delete(ids=stale)
+    stale = [sid for sid in have if sid.rsplit(":", 1)[0] not in live]
+    for i in range(0, len(stale), 1000):
+        coll.delete(ids=stale[i : i + 1000])
     ids, texts, metas = [], [], []
     for cid in sorted(live - have_chunks):
         chunk = chunks_by_id[cid]
@@ -185,6 +187,7 @@ def _update_version(
     embeddings: SentenceEmbeddings,
     progress: Progress,
     batch_size: int,
+    fingerprint: str | None = None,
 ) -> IngestReport:
     """Bring the index in ``version`` (a private copy) in line with ``articles``; write its manifest."""
     from langchain_core.indexing import index
@@ -254,6 +257,7 @@ def _update_version(
         index_version=version_hash,
         built_at=stamp,
         num_chunks=len(all_ids),
+        source_fingerprint=fingerprint,
         articles={
             a.article_id: ManifestArticle(
                 title=a.title, file=a.file, publisher=a.publisher, author=a.author, sha=a.sha,
@@ -271,6 +275,46 @@ def _update_version(
         articles=per_article,
         index_version=version_hash,
         model=embeddings.name,
+    )
+
+
+def _unchanged(settings: Settings, fingerprint: str, model: str) -> IngestReport | None:
+    """The report of an ingest with nothing to do, from the published version alone; None unless its
+    fingerprint is ``fingerprint``."""
+    if settings.chroma_url:
+        from ingest.chroma_server import ChromaServer
+
+        server = ChromaServer.connect(settings.chroma_url)
+        vid = server.current_id()
+        rec = server.read_version(vid) if vid else None
+        if rec is None or rec.manifest.get("source_fingerprint") != fingerprint:
+            return None
+        manifest = Manifest.model_validate(rec.manifest)
+        texts = server.articles([f"{aid}@{a.sha}" for aid, a in manifest.articles.items()])
+        records = {aid: ArticleRecord.model_validate_json(texts[f"{aid}@{a.sha}"])
+                   for aid, a in manifest.articles.items()}
+    else:
+        lease = IndexPaths.for_data_dir(settings.data_dir).lease_current()
+        if lease is None:
+            return None
+        try:
+            raw = json.loads(lease.version.manifest.read_text(encoding="utf-8"))
+            if raw.get("source_fingerprint") != fingerprint or raw.get("format") != FORMAT_VERSION:
+                return None
+            manifest = Manifest.model_validate(raw)
+            records = {aid: ArticleRecord.model_validate_json(lease.version.article(aid).read_text(encoding="utf-8"))
+                       for aid in manifest.articles}
+        finally:
+            lease.close()
+    if manifest.model != model:
+        return None  # the full run says what to do about another model
+    return IngestReport(
+        num_added=0, num_updated=0, num_skipped=manifest.num_chunks, num_deleted=0,
+        articles={aid: ArticleCounts(skipped=a.num_chunks, chunks=a.num_chunks)
+                  for aid, a in manifest.articles.items()},
+        index_version=manifest.index_version, model=manifest.model,
+        planted=[{"file": manifest.articles[aid].file, "line": p.line, "rule": p.rule, "text": p.text}
+                 for aid, rec in records.items() for p in rec.planted],
     )
 
 
@@ -309,6 +353,13 @@ def run_ingest(
     """
     progress = progress or _NoProgress()
     corpus_dir = corpus_dir or settings.corpus_dir
+    embeddings = (embeddings_factory(settings.embedding_model, settings.embed_batch_size) if embeddings_factory
+                  else embeddings_for(settings))  # lazy: nothing is loaded until something is embedded
+    fingerprint = source_fingerprint(settings, corpus_dir, embeddings.name, FORMAT_VERSION)
+    if not rebuild and not strict and fingerprint is not None:
+        unchanged = _unchanged(settings, fingerprint, embeddings.name)
+        if unchanged is not None:
+            return unchanged
     progress.stage("reading and chunking the corpus", None)
     articles, chunks = prepare(settings, corpus_dir)
     hits = [(a.file, p) for a in articles for p in a.planted]
@@ -319,14 +370,12 @@ def run_ingest(
             " — remove it, or ingest without --strict to index it unanswerable"
         )
     planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
-    embeddings = (embeddings_factory(settings.embedding_model, settings.embed_batch_size) if embeddings_factory
-                  else embeddings_for(settings))
     if settings.chroma_url:
         from ingest.chroma_server import ChromaServer
         from ingest.server_ingest import ingest_to_server
 
         server = ChromaServer.connect(settings.chroma_url)
-        report = ingest_to_server(server, corpus_dir, articles, chunks, embeddings, progress, rebuild)
+        report = ingest_to_server(server, corpus_dir, articles, chunks, embeddings, progress, rebuild, fingerprint)
         report.rebuilt, report.planted = rebuild, planted
         return report
     paths = IndexPaths.for_data_dir(settings.data_dir)
@@ -355,10 +404,12 @@ def run_ingest(
             shutil.copytree(current.root, staged.root)
         try:
             report = _update_version(
-                staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size
+                staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size, fingerprint
             )
             lexicon_changed = _copy_lexicon(corpus_dir, staged, current)
-            changed = rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
+            # A new fingerprint alone (say, a new Stride) publishes too, so the next run can skip at once.
+            changed = (rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
+                       or previous is None or previous.source_fingerprint != fingerprint)
             if changed:
                 progress.stage("building the keyword index", None)
                 search_files.write(staged.root, _search_files(chunks))

@@ -31,6 +31,7 @@ class Manifest(_Record):
     built_at: str
     num_chunks: int
     articles: dict[str, ManifestArticle]
+    source_fingerprint: str | None = None  # ingest.fingerprint: equal on a re-run = nothing to do
 
 
 class SectionRecord(_Record):

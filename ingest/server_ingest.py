@@ -35,6 +35,7 @@ def ingest_to_server(
     embeddings: SentenceEmbeddings,
     progress: Progress,
     rebuild: bool,
+    fingerprint: str | None = None,
 ) -> IngestReport:
     from ingest.pipeline import ArticleCounts, IngestReport, sentence_texts
 
@@ -86,6 +87,7 @@ def ingest_to_server(
             format=FORMAT_VERSION, model=embeddings.name,
             dim=embeddings.dimension if embeddings.loaded else (old_manifest.dim if old_manifest else None),
             collection=COLLECTION, index_version=version_hash, built_at=stamp, num_chunks=len(ids),
+            source_fingerprint=fingerprint,
             articles={a.article_id: ManifestArticle(
                 title=a.title, file=a.file, publisher=a.publisher, author=a.author, sha=a.sha,
                 num_chunks=per_article[a.article_id].chunks, ingested_at=ingested_at(a)) for a in articles},
@@ -95,7 +97,8 @@ def ingest_to_server(
         num_added = sum(c.added for c in per_article.values())
         num_deleted = sum(c.deleted for c in per_article.values())
         changed = (rebuild or previous is None or num_added or num_deleted
-                   or lexicon != previous.lexicon or _listing(manifest) != _listing(old_manifest))
+                   or lexicon != previous.lexicon or _listing(manifest) != _listing(old_manifest)
+                   or old_manifest is None or old_manifest.source_fingerprint != fingerprint)
         if changed:
             version_id = f"{stamp.replace(':', '')}-{version_hash}"
             n = 1

@@ -290,6 +290,22 @@ class StoredChunk:
         return cls(cid, chunk, embedding, document)
 
 
+PAGE = 5000  # records per Chroma ``get``: an unbounded one fails inside Chroma ("too many SQL variables")
+
+
+def get_all(collection: Any, include: list[str], where: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+    """Every record of ``collection`` (matching ``where``), fetched a page at a time."""
+    out: dict[str, list[Any]] = {key: [] for key in ["ids", *include]}
+    offset = 0
+    while True:
+        page = collection.get(include=include, where=where, limit=PAGE, offset=offset)
+        for key in out:
+            out[key].extend(page[key])
+        if len(page["ids"]) < PAGE:
+            return out
+        offset += PAGE
+
+
 def stored_chunks(got: dict[str, Any]) -> list[StoredChunk]:
     """Chunk records as Chroma's ``get`` returns them, in reading order (article, then position)."""
     # One float32 matrix, never a Python float per component (38M of them at 100k chunks).
@@ -365,7 +381,7 @@ def read_version(cur: VersionPaths, expected_model: str) -> IndexSnapshot:
         )
     client = open_chroma(cur.chroma)
     try:
-        got = client.get_collection(COLLECTION).get(include=["documents", "metadatas", "embeddings"])
+        got = get_all(client.get_collection(COLLECTION), ["documents", "metadatas", "embeddings"])
         client.get_collection(SENTENCE_COLLECTION)  # read per question; here only checked to exist
     except Exception as err:  # chromadb raises NotFoundError or ValueError depending on version
         raise IndexMissing(

@@ -115,6 +115,7 @@ def test_a_second_publisher_is_turned_away_with_one_line(on_server: Settings) ->
     holder.start()
     try:
         assert entered.wait(10)
+        (on_server.corpus_dir / "900_tibialis.md").write_text(NEW, encoding="utf-8")  # something to publish
         with pytest.raises(StrideError, match=r"another `stride ingest`.*wait for it to finish") as err:
             ingest(on_server)
         assert "\n" not in str(err.value)

@@ -183,3 +183,23 @@ def test_a_failed_update_leaves_current_and_cleans_its_staging(settings: Setting
         "An edit."
         not in open_index(settings.data_dir, settings.embedding_model).articles["does-running-help-hamstrings"].text
     )
+
+
+def test_a_no_op_ingest_decides_from_hashes_without_opening_the_index(settings: Settings) -> None:
+    ingest(settings)
+    current = IndexPaths.for_data_dir(settings.data_dir).current()
+    assert current is not None
+    hidden = current.root / "chroma-hidden"
+    (current.root / "chroma").rename(hidden)  # a no-op must not need the vector store at all
+    try:
+        report = ingest(settings)
+    finally:
+        hidden.rename(current.root / "chroma")
+    assert report.num_added == report.num_deleted == 0 and report.num_skipped > 50
+    assert IndexPaths.for_data_dir(settings.data_dir).current_id() == current.version_id
+
+
+def test_changing_how_articles_are_chunked_is_not_mistaken_for_a_no_op(settings: Settings) -> None:
+    ingest(settings)
+    report = ingest(settings.model_copy(update={"chunk_target_chars": 600}))
+    assert report.num_added > 0 and report.num_deleted > 0
