@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench eval browser-deps db-deps lint clean
+.PHONY: install run test bench bench-scale eval browser-deps db-deps lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ eval: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# Synthetic corpora of ~1k, 10k and 100k chunks (issue 11): ~35 min, most of it building the 100k index;
+# SIZES=1000,10000 for a subset (~3 min).
+bench-scale: install
+	$(BIN)/python -m evals.bench_scale $(if $(SIZES),--sizes $(SIZES))
 
 # ruff and mypy are pinned in pyproject.toml; mypy is strict on ingest/ and service/.
 lint: install
