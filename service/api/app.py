@@ -124,8 +124,6 @@ def create_app(
         async with mcp_server.session_manager.run():  # serves /mcp (service/mcp) while the app runs
             yield
         watcher.stop()
-        if state.engine is not None:
-            state.engine.close()  # lets the version go now (on a Chroma server: deletes this replica's lease)
         if state.feedback is not None:
             # Writes the queued query log first; bounded (5 s) so a stuck lock cannot hang shutdown, and
             # whatever is abandoned is counted and logged. Requests are over by now: blocking the loop is fine.

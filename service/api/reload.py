@@ -67,16 +67,24 @@ class IndexWatcher:
         self._failed: tuple[str, float] | None = None  # (version id, when)
         self._retired: list[_Retired] = []
         self._last_gc = 0.0
+        self._loaded: Engine | None = None  # the last engine this watcher made (it owns it)
 
     def start(self) -> None:
-        if self._poll_s > 0 and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="stride-index-watch", daemon=True)
-            self._thread.start()
+        with self._lock:  # never after stop(): the app may shut down while its first load is finishing
+            if self._poll_s > 0 and self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name="stride-index-watch", daemon=True)
+                self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling, and close the engine this watcher loaded, if it is still the one served (an engine
+        the app was given belongs to whoever gave it)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        with self._lock:
+            thread = self._thread
+            if self._loaded is not None and self._state.engine is self._loaded:
+                self._loaded.close()
+        if thread is not None:
+            thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll_s):
@@ -113,7 +121,7 @@ class IndexWatcher:
                 state.metrics.reload("failed")
                 log.error("index version %s could not be loaded; still serving %s: %s", target, served, detail)
                 return ReloadOutcome("failed", served, detail=detail)
-            state.engine = new  # requests already holding the old engine finish on it
+            state.engine = self._loaded = new  # requests already holding the old engine finish on it
             state.reload_error = state.failed_version = None
             self._failed = None
             self._retire(engine)
