@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from ingest.errors import IndexMissing, IndexUnavailable, ModelMismatch, StrideError
 from ingest.lexicon import Lexicon
 from ingest.records import ArticleRecord, Manifest
-from ingest.store import FORMAT_VERSION, IndexSnapshot, get_all, stored_chunks
+from ingest.store import FORMAT_VERSION, IndexSnapshot, get_all, lease_published, stored_chunks
 
 log = logging.getLogger(__name__)
 
@@ -223,14 +223,7 @@ class ChromaServer:
         return lease
 
     def lease_current(self, attempts: int = 5) -> ServerLease | None:
-        for _ in range(attempts):
-            cur = self.current_id()
-            if cur is None:
-                return None
-            lease = self.lease(cur)
-            if lease is not None:
-                return lease
-        raise IndexMissing(f"the index on {self.url} changed {attempts} times while opening it — try again")
+        return lease_published(self.current_id, self.lease, self.url, attempts)
 
     def collect_garbage(self) -> list[str]:
         """Delete superseded versions no live lease holds, then the records and collections only they

@@ -28,10 +28,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from ingest.errors import IndexMissing, ModelMismatch, StrideError
 from ingest.models import Chunk
 from ingest.records import ArticleRecord, Manifest
 
+V = TypeVar("V")
+L = TypeVar("L")
 FORMAT_VERSION = 4  # 2: sentence vectors; chunk header without the article title; 3: planted-text records;
 # 4: the keyword index and term counts written at ingest (ingest/search_files.py)
 COLLECTION = "stride_chunks"
@@ -135,14 +137,7 @@ class IndexPaths:
     def lease_current(self, attempts: int = 5) -> VersionLease | None:
         """A lease on the current version, or None when nothing is published. Retries when an ingest
         publishes and deletes the version between reading the pointer and taking the lease."""
-        for _ in range(attempts):
-            cur = self.current()
-            if cur is None:
-                return None
-            lease = VersionLease.take(cur)
-            if lease is not None:
-                return lease
-        raise IndexMissing(f"the index in {self.root} changed {attempts} times while opening it — try again")
+        return lease_published(self.current, VersionLease.take, str(self.root), attempts)
 
     def collect_garbage(self) -> list[str]:
         """Remove versions other than the current one that no reader holds, and staging left by
@@ -176,6 +171,20 @@ class IndexPaths:
             os.close(fd)
         shutil.rmtree(trash, ignore_errors=True)
         return True
+
+
+def lease_published(current: Callable[[], V | None], take: Callable[[V], L | None], where: str,
+                    attempts: int = 5) -> L | None:
+    """A lease on what ``current`` names (None when nothing is published), read again when the version
+    was deleted between reading the pointer and taking the lease (an ingest published meanwhile)."""
+    for _ in range(attempts):
+        cur = current()
+        if cur is None:
+            return None
+        lease = take(cur)
+        if lease is not None:
+            return lease
+    raise IndexMissing(f"the index in {where} changed {attempts} times while opening it — try again")
 
 
 class VersionLease:

@@ -320,13 +320,18 @@ def coverage_gaps(
 
         Console().print(gaps_table(report))
         return
-    text = gaps_csv(report) if fmt == "csv" else gaps_json(report) + "\n"
+    _emit(gaps_csv(report) if fmt == "csv" else gaps_json(report) + "\n", out)
+    if out is not None:
+        typer.echo(f"{len(report.clusters)} gap clusters written to {out}", err=True)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    """A command's export: to ``out`` (its folder made), or to standard output."""
     if out is None:
         typer.echo(text, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"{len(report.clusters)} gap clusters written to {out}", err=True)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
 
 
 def _mark_cluster(settings: Settings, cluster: str | None, status: str | None, note: str | None) -> None:
@@ -364,10 +369,5 @@ def feedback(
     settings = _settings()
     with domain_errors():
         rows = read_feedback(settings, since, rating)  # type: ignore[arg-type]
-    text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+    _emit(to_csv(rows) if fmt == "csv" else to_json(rows) + "\n", out)
     typer.echo(f"{len(rows)} feedback rows" + (f" written to {out}" if out else ""), err=True)
