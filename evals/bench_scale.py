@@ -13,7 +13,10 @@ The server and the incremental ingest then run with the real model, as a user ru
                                 [--keep] [--reuse 100000=DIR]   # DIR: a corpus and index --keep left
 
 /search and /chat are timed one request at a time from one client, after a short warm-up, each question
-new to the server's caches. The incremental ingest runs with the server stopped.
+new to the server's caches. The incremental ingest runs with the server stopped. Both depend on the machine's
+state, which the table's load average hints at: start-up reads every shard, about twice as slowly when the
+kernel has dropped the index's files from its page cache, and the update's two processes (the ingest and its
+embedding helper) need both cores.
 """
 
 from __future__ import annotations

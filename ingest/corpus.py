@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +79,23 @@ def html_to_text(path: Path, html: str) -> tuple[str, str | None]:
     return text, (meta.title if meta and meta.title else None)
 
 
-def read_corpus(corpus_dir: Path, max_bytes: int) -> list[SourceDoc]:
-    """All articles in ``corpus_dir``, sorted by file name; raises before anything is written."""
+@dataclass(frozen=True)
+class CorpusFile:
+    """An article file as found, not yet decoded: enough to tell whether it changed since the last ingest."""
+
+    path: Path
+    data: bytes
+    manifest: dict[str, Any]  # its manifest entry ({} when it has none)
+    article_id: str
+
+
+def list_corpus(corpus_dir: Path) -> list[CorpusFile]:
+    """The article files in ``corpus_dir`` sorted by name, with their ids (checked to be unique slugs)."""
     if not corpus_dir.is_dir():
         raise CorpusMissing(f"corpus directory '{corpus_dir}' does not exist — create it or pass --corpus DIR")
     manifest = load_manifest(corpus_dir)
     files = sorted(p for p in corpus_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    docs: list[SourceDoc] = []
+    out: list[CorpusFile] = []
     seen_ids: dict[str, str] = {}
     for path in files:
         suffix = path.suffix.lower()
@@ -93,12 +104,7 @@ def read_corpus(corpus_dir: Path, max_bytes: int) -> list[SourceDoc]:
         if suffix not in ARTICLE_SUFFIXES:
             log.warning("skipping %s: not an article (.txt, .md or .html)", path)
             continue
-        text = decode_article(path, path.read_bytes(), max_bytes)
         rec = manifest.get(path.name, {})
-        title = rec.get("title")
-        if suffix in (".html", ".htm"):
-            text, html_title = html_to_text(path, text)
-            title = title or html_title
         article_id = rec.get("id") or slugify(path.stem)
         if not article_id or slugify(article_id) != article_id:
             raise CorpusFileInvalid(f"{path}: article id {article_id!r} must be a lowercase slug like 'hip-exercises'")
@@ -108,22 +114,30 @@ def read_corpus(corpus_dir: Path, max_bytes: int) -> list[SourceDoc]:
                 "give one of them another id in manifest.json or rename the file"
             )
         seen_ids[article_id] = path.name
-        docs.append(
-            SourceDoc(
-                article_id=article_id,
-                file=path.name,
-                text=text,
-                title=title,
-                publisher=rec.get("publisher"),
-                author=rec.get("author"),
-            )
-        )
-    missing = sorted(set(manifest) - {d.file for d in docs})
+        out.append(CorpusFile(path, path.read_bytes(), rec, article_id))
+    missing = sorted(set(manifest) - {f.path.name for f in out})
     if missing:
         log.warning("manifest.json lists files that are not in %s: %s", corpus_dir, ", ".join(missing))
-    if not docs:
+    if not out:
         raise CorpusMissing(f"no articles (.txt, .md, .html) in '{corpus_dir}' — add at least one")
-    return docs
+    return out
+
+
+def decode_file(file: CorpusFile, max_bytes: int) -> SourceDoc:
+    """The decoded article (HTML through its main-text extractor); CorpusFileInvalid names the fix."""
+    path, rec = file.path, file.manifest
+    text = decode_article(path, file.data, max_bytes)
+    title = rec.get("title")
+    if path.suffix.lower() in (".html", ".htm"):
+        text, html_title = html_to_text(path, text)
+        title = title or html_title
+    return SourceDoc(article_id=file.article_id, file=path.name, text=text, title=title,
+                     publisher=rec.get("publisher"), author=rec.get("author"))
+
+
+def read_corpus(corpus_dir: Path, max_bytes: int) -> list[SourceDoc]:
+    """All articles in ``corpus_dir``, sorted by file name; raises before anything is written."""
+    return [decode_file(f, max_bytes) for f in list_corpus(corpus_dir)]
 
 
 def raw_texts(corpus_dir: Path, max_bytes: int) -> dict[str, str]:

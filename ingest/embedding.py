@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -87,11 +91,13 @@ class SentenceEmbeddings(Embeddings):
     embeds nothing never pays for importing torch. ``on_batch`` lets a caller show progress."""
 
     def __init__(self, name: str, batch_size: int = 16, model: Any = None,
-                 loader: Callable[[], Any] | None = None) -> None:
+                 loader: Callable[[], Any] | None = None, recipe: dict[str, Any] | None = None) -> None:
         self.name = name  # the model's identity as the index records it (with the backend, if not torch)
         self.batch_size = batch_size
         self._model = model
         self._loader = loader or (lambda: load_sentence_model(name))
+        # How another process makes the same embedder (``embeddings_from_recipe``); None: it cannot.
+        self.recipe = recipe
         self._lock = threading.Lock()
         self._cache: dict[str, list[float]] = {}
         self.on_batch: Callable[[int], None] | None = None
@@ -113,6 +119,33 @@ class SentenceEmbeddings(Embeddings):
         todo = sorted({t for t in texts if t not in self._cache}, key=len)
         for t, v in zip(todo, self._embed(todo), strict=True):
             self._cache[t] = v
+
+    def prefetch_in_helper(self, texts: list[str]) -> HelperEmbedding | None:
+        """Start embedding ``texts`` in a helper process, which imports and loads the model on the other core
+        while this one goes on with the rest of an ingest; ``HelperEmbedding.wait`` hands the vectors over.
+        None when this embedder cannot be made in another process, or its model is loaded here already."""
+        if self.recipe is None or self.loaded:
+            return None
+        return HelperEmbedding(self, texts)
+
+    def remember(self, texts: list[str], vectors: Any) -> None:
+        """Take these texts' vectors as given (an earlier version's, made by this model) rather than embed them."""
+        for t, v in zip(texts, vectors, strict=True):
+            self._cache.setdefault(t, [float(x) for x in v])
+
+    def unknown(self, texts: list[str]) -> list[str]:
+        """The texts among ``texts`` that would have to be embedded, once each."""
+        return list(dict.fromkeys(t for t in texts if t not in self._cache))
+
+    def encode_on_one_thread(self) -> None:
+        """Encode each call on one thread, as a server needs (PyTorch's default is a thread per core; the ONNX
+        backend already uses one). A server encodes one short question per request, several requests at once:
+        threads within one encode only contend with the other requests and processes, and one descheduled
+        mid-encode stalls the whole call (on a busy 2-core machine, /chat p95 was ~500 ms against ~27 ms)."""
+        if self.recipe is not None and self.recipe["backend"] == "torch" and self.loaded:
+            import torch
+
+            torch.set_num_threads(1)
 
     @property
     def loaded(self) -> bool:
@@ -145,6 +178,46 @@ class SentenceEmbeddings(Embeddings):
         return [float(x) for x in self.encode([text])[0]]
 
 
+class HelperEmbedding:
+    """Texts being embedded by ``python -m ingest.embed_helper``, which runs the same ``prefetch`` on an
+    embedder made from the same recipe, so the vectors are the ones this process would have made."""
+
+    def __init__(self, embeddings: SentenceEmbeddings, texts: list[str]) -> None:
+        self._embeddings = embeddings
+        self.texts = texts
+        self._dir = tempfile.TemporaryDirectory(prefix="stride-embed-")
+        request = Path(self._dir.name) / "request.json"
+        request.write_text(json.dumps({"recipe": embeddings.recipe, "texts": texts}), encoding="utf-8")
+        self._process = subprocess.Popen([sys.executable, "-m", "ingest.embed_helper", str(request)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self) -> None:
+        """Wait for the helper and remember its vectors. If it failed, the texts are embedded here instead
+        (so a missing model raises the usual ModelMissing, from this process)."""
+        import numpy as np
+
+        try:
+            _, err = self._process.communicate()
+            out = Path(self._dir.name) / "vectors.npy"
+            if self._process.returncode == 0 and out.exists():
+                vectors = np.load(out)
+                if vectors.shape[0] == len(self.texts):
+                    self._embeddings.remember(self.texts, vectors)
+                    return
+            log.warning("the embedding helper failed (exit %s): %s; embedding here instead",
+                        self._process.returncode, err.decode(errors="replace").strip()[-500:])
+        finally:
+            self.close()
+        self._embeddings.prefetch(self.texts)
+
+    def close(self) -> None:
+        """Stop the helper if it still runs, and remove its files."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._dir.cleanup()
+
+
 def model_identity(settings: Settings) -> str:
     """The embedding model as an index records it: its name, plus the backend when that is not PyTorch
     (an index embedded by one backend is not searched with another's query vectors)."""
@@ -158,17 +231,28 @@ def model_identity(settings: Settings) -> str:
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
     """The configured model on the configured backend; it loads on first use. The ONNX variant is exported
     from the model's local folder the first time and cached under ``STRIDE_DATA_DIR/models``."""
-    if settings.embedding_backend == "torch":
-        return load_embeddings(settings.embedding_model, settings.embed_batch_size)
-    model_dir = Path(check_model_available(settings.embedding_model))
+    return embeddings_from_recipe({"backend": settings.embedding_backend, "model": settings.embedding_model,
+                                   "batch_size": settings.embed_batch_size, "data_dir": str(settings.data_dir)})
+
+
+def embeddings_from_recipe(recipe: dict[str, Any]) -> SentenceEmbeddings:
+    """The embedder ``embeddings_for`` makes, from the plain values it depends on (so a helper process
+    can make it too)."""
+    name, batch_size = recipe["model"], int(recipe["batch_size"])
+    if recipe["backend"] == "torch":
+        check_model_available(name)
+        return SentenceEmbeddings(name, batch_size, recipe=recipe)
+    model_dir = Path(check_model_available(name))
 
     def load_onnx() -> Any:
         from ingest.onnx_model import OnnxSentenceModel, export_int8
 
         _offline()
-        return OnnxSentenceModel(export_int8(model_dir, Path(settings.data_dir) / "models"), model_dir)
+        return OnnxSentenceModel(export_int8(model_dir, Path(recipe["data_dir"]) / "models"), model_dir)
 
-    return SentenceEmbeddings(model_identity(settings), settings.embed_batch_size, loader=load_onnx)
+    from ingest.onnx_model import VARIANT
+
+    return SentenceEmbeddings(f"{name} ({VARIANT})", batch_size, loader=load_onnx, recipe=recipe)
 
 
 def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:

@@ -22,6 +22,13 @@ def source_fingerprint(settings: Settings, corpus_dir: Path, model: str, format_
             h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     except OSError:
         return None
+    h.update(code_hash().encode())
+    return h.hexdigest()
+
+
+def code_hash() -> str:
+    """The hash of the ingest code itself: a changed cleaner or chunker must re-process every article."""
+    h = hashlib.sha256()
     for source in sorted(_CODE.glob("*.py")):
         h.update(source.name.encode() + b"\0" + hashlib.sha256(source.read_bytes()).digest())
     return h.hexdigest()

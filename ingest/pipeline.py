@@ -11,35 +11,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from ingest import search_files
 from ingest.articles import build_article
 from ingest.chunking import chunk_article
-from ingest.corpus import read_corpus
+from ingest.corpus import CorpusFile, decode_file, list_corpus, read_corpus
 from ingest.embedding import SentenceEmbeddings, embeddings_for
-from ingest.errors import ModelMismatch, PlantedInstructions
-from ingest.fingerprint import source_fingerprint
+from ingest.errors import IndexMissing, ModelMismatch, PlantedInstructions
+from ingest.fingerprint import code_hash, source_fingerprint
 from ingest.lexicon import LEXICON_NAME, Lexicon
 from ingest.models import Article, Chunk
 from ingest.records import ArticleRecord, Manifest, ManifestArticle
 from ingest.settings import Settings
+from ingest.shards import (
+    ShardInfo,
+    content_key,
+    read_shard,
+    read_summary,
+    read_terms,
+    remove_shard,
+    write_shard,
+    write_summary,
+)
 from ingest.store import (
     COLLECTION,
     FORMAT_VERSION,
     RECORD_NAMESPACE,
-    SENTENCE_COLLECTION,
     IndexPaths,
     VersionPaths,
+    chunk_from_metadata,
     chunk_id,
     chunk_metadata,
-    get_all,
     ingest_lock,
     now_iso,
     open_chroma,
-    sentence_id,
+    stage_from,
     write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
+# Up to this many texts to embed, an update embeds them in a helper process while it does the rest (the
+# import and load of the model take seconds of one core). Past it the embedding itself dominates, and it
+# runs here, with a progress bar.
+HELPER_MAX_TEXTS = 2000
 
 
 class Progress(Protocol):
@@ -109,11 +124,45 @@ def _record_id(doc: Any) -> str:
     return chunk_id(doc.page_content, doc.metadata)
 
 
+def _ann_store(collection: Any, embeddings: SentenceEmbeddings) -> Any:
+    """A LangChain vector store over ``collection`` that keeps what its ANN search needs (id, vector,
+    article id) and nothing else: the chunks themselves live in the version's shards."""
+    from langchain_core.vectorstores import VectorStore
+
+    class AnnVectors(VectorStore):
+        @property
+        def embeddings(self) -> Any:
+            return embeddings
+
+        def add_documents(self, documents: list[Any], **kwargs: Any) -> list[str]:
+            ids = list(kwargs["ids"])
+            vectors = embeddings.embed_documents([d.page_content for d in documents])
+            collection.upsert(ids=ids, embeddings=vectors, metadatas=[{"article_id": d.metadata["article_id"]}
+                                                                       for d in documents])
+            return ids
+
+        def add_texts(self, texts: Any, metadatas: Any = None, **kwargs: Any) -> list[str]:
+            raise NotImplementedError
+
+        def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+            for i in range(0, len(ids or []), 1000):
+                collection.delete(ids=list(ids or [])[i : i + 1000])
+            return True
+
+        def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
+            raise NotImplementedError
+
+        @classmethod
+        def from_texts(cls, texts: Any, embedding: Any, metadatas: Any = None, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
+    return AnnVectors()
+
+
 class _Stores:
-    """Chroma (through langchain-chroma) and the record manager of one version directory."""
+    """Chroma (the ANN over chunk vectors) and the record manager of one version directory."""
 
     def __init__(self, version: VersionPaths, embeddings: SentenceEmbeddings) -> None:
-        from langchain_chroma import Chroma
         from langchain_classic.indexes import SQLRecordManager
 
         version.root.mkdir(parents=True, exist_ok=True)
@@ -126,13 +175,10 @@ class _Stores:
                     f"the index was built with embedding model {built_with!r}, not {embeddings.name!r}"
                     " — run `stride ingest --rebuild`"
                 )
-        self.vectors = Chroma(
-            collection_name=COLLECTION,
-            embedding_function=embeddings,
-            client=self.client,
-            collection_metadata={"stride_model": embeddings.name},
-            collection_configuration={"hnsw": {"space": "cosine"}},
+        self.collection = self.client.get_or_create_collection(
+            COLLECTION, metadata={"stride_model": embeddings.name}, configuration={"hnsw": {"space": "cosine"}}
         )
+        self.vectors = _ann_store(self.collection, embeddings)
         self.records = SQLRecordManager(RECORD_NAMESPACE, db_url=f"sqlite:///{version.records}")
         self.records.create_schema()
 
@@ -152,102 +198,181 @@ def sentence_texts(chunk: Chunk) -> list[str]:
     return [chunk.text[s:e] for s, e in chunk.sentences]
 
 
-def _sync_sentences(stores: _Stores, chunks_by_id: dict[str, Chunk], embeddings: SentenceEmbeddings) -> None:
-    """Keep one vector per sentence of every indexed chunk, so the service can score single
-    sentences without embedding them at start-up. Only new chunks' sentences are embedded."""
-    coll = stores.client.get_or_create_collection(
-        SENTENCE_COLLECTION, metadata={"stride_model": embeddings.name}, configuration={"hnsw": {"space": "cosine"}}
-    )
-    have = get_all(coll, [])["ids"]  # "<chunk id>:<i>": the ids alone say which chunk each belongs to
-    have_chunks = {sid.rsplit(":", 1)[0] for sid in have}
-    live = set(chunks_by_id)
-    stale = [sid for sid in have if sid.rsplit(":", 1)[0] not in live]
-    for i in range(0, len(stale), 1000):
-        coll.delete(ids=stale[i : i + 1000])
-    ids, texts, metas = [], [], []
-    for cid in sorted(live - have_chunks):
-        chunk = chunks_by_id[cid]
-        for i, text in enumerate(sentence_texts(chunk)):
-            ids.append(sentence_id(cid, i))
-            texts.append(text)
-            metas.append({"chunk_id": cid, "i": i, "article_id": chunk.article_id})
-    if not ids:
-        return
-    vectors = embeddings.embed_documents(texts)  # already prefetched with the chunks
-    for i in range(0, len(ids), 1000):
-        coll.add(ids=ids[i : i + 1000], embeddings=vectors[i : i + 1000], metadatas=metas[i : i + 1000],
-                 documents=texts[i : i + 1000])
+@dataclass
+class _Plan:
+    """What an ingest does to the previous version: the articles to (re)process, those kept as they are,
+    and those gone from the corpus."""
+
+    keys: dict[str, str]  # article id -> content key, every article in the corpus
+    files: dict[str, CorpusFile]
+    changed: list[str]
+    kept: list[str]
+    removed: list[str]
+
+
+def _plan(settings: Settings, corpus_dir: Path, model: str, previous: dict[str, ShardInfo]) -> _Plan:
+    config = f"{FORMAT_VERSION}\0{model}\0{settings.chunk_target_chars}\0{settings.chunk_max_chars}\0" \
+             f"{settings.max_file_bytes}\0{code_hash()}"
+    files = {f.article_id: f for f in list_corpus(corpus_dir)}
+    keys = {aid: content_key(f.path.name, f.data, f.manifest, config) for aid, f in files.items()}
+    changed = [aid for aid in files if aid not in previous or previous[aid].key != keys[aid]]
+    kept = [aid for aid in files if aid not in changed]
+    return _Plan(keys, files, changed, kept, sorted(set(previous) - set(files)))
+
+
+def count_reprocessed(n: int) -> None:
+    """Called with the number of articles an ingest cleans and chunks (a seam for tests to count)."""
+
+
+def _prepare_changed(settings: Settings, plan: _Plan) -> list[tuple[Article, list[Chunk]]]:
+    count_reprocessed(len(plan.changed))
+    out = []
+    for aid in plan.changed:
+        article = build_article(decode_file(plan.files[aid], settings.max_file_bytes))
+        chunks = chunk_article(article, settings.chunk_target_chars, settings.chunk_max_chars)
+        out.append((article, sorted(chunks, key=lambda c: c.position)))
+    return out
+
+
+def _reuse_vectors(root: Path, article_ids: list[str], embeddings: SentenceEmbeddings) -> None:
+    """Hand the embedder the vectors the previous version has for these articles' chunk and sentence texts:
+    an edited article's unchanged paragraphs are not embedded again."""
+    for aid in article_ids:
+        try:
+            shard = read_shard(root, aid)
+        except (OSError, ValueError):
+            continue
+        chunks = [chunk_from_metadata(m) for m in shard.metadatas]
+        embeddings.remember([c.embedding_text() for c in chunks], np.asarray(shard.vectors))
+        texts = [t for c in chunks for t in sentence_texts(c)]
+        embeddings.remember(texts, np.asarray(shard.sentences))
 
 
 def _update_version(
     version: VersionPaths,
+    current: VersionPaths | None,
     previous: Manifest | None,
-    articles: list[Article],
-    chunks: list[Chunk],
+    plan: _Plan,
+    prepared: list[tuple[Article, list[Chunk]]],
     embeddings: SentenceEmbeddings,
     progress: Progress,
     batch_size: int,
     fingerprint: str | None = None,
-) -> IngestReport:
-    """Bring the index in ``version`` (a private copy) in line with ``articles``; write its manifest."""
-    from langchain_core.indexing import index
-
-    stores = _Stores(version, embeddings)
+) -> tuple[IngestReport, search_files.Built | None]:
+    """Stage ``version`` from ``current`` (the published version ``previous`` describes; None for a fresh
+    index) and bring it in line with the corpus: only the changed articles' chunks are embedded, added to
+    Chroma and written as shards; the kept articles' shards stay as they are. Writes its manifest; returns
+    the report and the updated keyword side (None if nothing changed)."""
+    source = current if previous is not None else None
+    summary = read_summary(source.root) if source is not None else {}
+    before = {aid: set(summary[aid].ids) for aid in [*plan.changed, *plan.removed] if aid in summary}
+    new_docs = [_to_document(c) for _, chunks in prepared for c in chunks]
+    new_ids = {a.article_id: [_record_id(_to_document(c)) for c in chunks] for a, chunks in prepared}
+    if source is not None:
+        _reuse_vectors(source.root, [aid for aid in plan.changed if aid in summary], embeddings)
+    missing = embeddings.unknown([t for _, chunks in prepared for c in chunks
+                                  for t in [c.embedding_text(), *sentence_texts(c)]])
+    helper = None
+    if missing and previous is not None and len(missing) <= HELPER_MAX_TEXTS:
+        # An update with little to embed: the model's import and load (seconds) run in a helper process on
+        # the other core while this one updates Chroma's deletions, the keyword index and the articles.
+        helper = embeddings.prefetch_in_helper(missing)
+        if helper is not None:
+            progress.stage(f"embedding {len(missing)} new texts (chunks and sentences) of "
+                           f"{len(plan.changed)} articles in a helper process", None)
+    stores = None
     try:
-        known = sorted({a.article_id for a in articles} | set(previous.articles if previous else ()))
-        before = stores.keys_by_article(known)
-        docs = [_to_document(c) for c in chunks]
-        present = stores.records.exists([_record_id(d) for d in docs])
-        new_chunks = [c for c, p in zip(chunks, present, strict=True) if not p]
-        if new_chunks:
+        if source is not None:
+            stage_from(source, version)
+        else:
+            version.root.mkdir(parents=True)
+        if missing and helper is None:
             progress.stage(f"loading embedding model {embeddings.name}", None)
             embeddings.model  # noqa: B018 -- load now, so the bar below counts only embedding
-            texts = [c.embedding_text() for c in new_chunks] + [s for c in new_chunks for s in sentence_texts(c)]
-            progress.stage(f"embedding {len(new_chunks)} of {len(docs)} chunks and their sentences", len(texts))
+            progress.stage(f"embedding {len(missing)} new texts (chunks and sentences) of "
+                           f"{len(plan.changed)} articles", len(missing))
             embeddings.on_batch = progress.advance
             try:
-                embeddings.prefetch(texts)
+                embeddings.prefetch(missing)
             finally:
                 embeddings.on_batch = None
-        try:
-            result = index(
-                docs,
-                stores.records,
-                stores.vectors,
-                cleanup="full",
-                source_id_key="article_id",
-                batch_size=batch_size,
-                key_encoder=_record_id,
-            )
-        finally:
-            embeddings.on_batch = None
-        after = stores.keys_by_article(known)
-        _sync_sentences(stores, {_record_id(d): c for d, c in zip(docs, chunks, strict=True)}, embeddings)
-    finally:
-        stores.close()
 
-    per_article = {
-        aid: ArticleCounts(
-            added=len(after[aid] - before[aid]),
-            skipped=len(after[aid] & before[aid]),
-            deleted=len(before[aid] - after[aid]),
-            chunks=len(after[aid]),
-        )
-        for aid in known
-    }
-    all_ids = sorted(set().union(*after.values())) if after else []
+        stores = _Stores(version, embeddings)
+        gone = sorted(cid for aid, ids in before.items() for cid in ids - set(new_ids.get(aid, ())))
+        stores.vectors.delete(gone)
+        stores.records.delete_keys(gone)
+        old_terms = [read_terms(version.root, aid) for aid in before]
+        new_terms = [search_files.ArticleTerms.of(chunks, [c.embedding_text() for c in chunks])
+                     for _, chunks in prepared]
+        built = None
+        if prepared or plan.removed or previous is None:
+            progress.stage("updating the keyword index", None)
+            base = None
+            if previous is not None:
+                try:
+                    base = search_files.read_built(version.root)
+                except FileNotFoundError:
+                    base = None
+            if base is None and previous is not None:
+                raise IndexMissing("the keyword index of the previous version is missing"
+                                   " — run `stride ingest --rebuild`")
+            added = [(cid, c) for a, chunks in prepared for cid, c in zip(new_ids[a.article_id], chunks, strict=True)]
+            built = search_files.update(base, {cid for ids in before.values() for cid in ids}, old_terms,
+                                        [cid for cid, _ in added], [c.embedding_text() for _, c in added], new_terms)
+        for article, _ in prepared:
+            write_json_atomic(version.article(article.article_id),
+                              ArticleRecord.of(article).model_dump(exclude={"ingested_at"}))
+
+        from langchain_core.indexing import index
+
+        if helper is not None:
+            helper.wait()
+        result = index(new_docs, stores.records, stores.vectors, cleanup=None, source_id_key="article_id",
+                       batch_size=batch_size, key_encoder=_record_id)
+    finally:
+        if helper is not None:
+            helper.close()
+        if stores is not None:
+            stores.close()
+
+    for (article, chunks), terms in zip(prepared, new_terms, strict=True):
+        texts = [c.embedding_text() for c in chunks]
+        sent = [t for c in chunks for t in sentence_texts(c)]
+        write_shard(version.root, article.article_id, new_ids[article.article_id],
+                    [chunk_metadata(c) for c in chunks],
+                    np.asarray(embeddings.embed_documents(texts), dtype=np.float32).reshape(len(texts), -1),
+                    np.asarray(embeddings.embed_documents(sent), dtype=np.float32).reshape(len(sent), -1), terms)
+        summary[article.article_id] = ShardInfo(
+            plan.keys[article.article_id], new_ids[article.article_id],
+            [{"line": p.line, "rule": p.rule, "text": p.text} for p in article.planted])
+    for aid in plan.removed:
+        remove_shard(version.root, aid)
+        version.article(aid).unlink(missing_ok=True)
+        summary.pop(aid, None)
+    write_summary(version.root, summary)
+
+    per_article: dict[str, ArticleCounts] = {}
+    for aid in sorted(set(summary) | set(plan.removed)):
+        after = set(summary[aid].ids) if aid in summary else set()
+        was = before.get(aid, after if aid in plan.kept else set())
+        per_article[aid] = ArticleCounts(added=len(after - was), skipped=len(after & was),
+                                         deleted=len(was - after), chunks=len(after))
+    all_ids = sorted(cid for info in summary.values() for cid in info.ids)
     version_hash = hashlib.sha256("\n".join(all_ids).encode()).hexdigest()[:16]
+
     old = previous.articles if previous else {}
     stamp = now_iso()
-    if version.articles.exists():
-        shutil.rmtree(version.articles)
-    for a in articles:
-        write_json_atomic(version.article(a.article_id), ArticleRecord.of(a).model_dump(exclude={"ingested_at"}))
+    by_id = {a.article_id: a for a, _ in prepared}
 
-    def ingested_at(a: Article) -> str:
+    def entry(aid: str) -> ManifestArticle:
+        a = by_id.get(aid)
+        if a is None:  # kept: as the previous version recorded it
+            return old[aid]
+        before = old.get(aid)
         # "Last ingested" moves only when the article's content did.
-        before = old.get(a.article_id)
-        return before.ingested_at if before is not None and before.sha == a.sha and before.ingested_at else stamp
+        at = before.ingested_at if before is not None and before.sha == a.sha and before.ingested_at else stamp
+        return ManifestArticle(title=a.title, file=a.file, publisher=a.publisher, author=a.author, sha=a.sha,
+                               num_chunks=len(summary[aid].ids), ingested_at=at)
 
     manifest = Manifest(
         format=FORMAT_VERSION,
@@ -258,24 +383,21 @@ def _update_version(
         built_at=stamp,
         num_chunks=len(all_ids),
         source_fingerprint=fingerprint,
-        articles={
-            a.article_id: ManifestArticle(
-                title=a.title, file=a.file, publisher=a.publisher, author=a.author, sha=a.sha,
-                num_chunks=per_article[a.article_id].chunks, ingested_at=ingested_at(a),
-            )
-            for a in articles
-        },
+        articles={aid: entry(aid) for aid in sorted(summary)},
     )
     write_json_atomic(version.manifest, manifest.model_dump())
-    return IngestReport(
+    kept_chunks = sum(len(summary[aid].ids) for aid in plan.kept)
+    report = IngestReport(
         num_added=result["num_added"],
         num_updated=result["num_updated"],
-        num_skipped=result["num_skipped"],
-        num_deleted=result["num_deleted"],
+        num_skipped=result["num_skipped"] + kept_chunks,
+        num_deleted=len(gone),
         articles=per_article,
         index_version=version_hash,
         model=embeddings.name,
+        planted=[{"file": manifest.articles[aid].file, **p} for aid in sorted(summary) for p in summary[aid].planted],
     )
+    return report, built
 
 
 def _unchanged(settings: Settings, fingerprint: str, model: str) -> IngestReport | None:
@@ -293,6 +415,8 @@ def _unchanged(settings: Settings, fingerprint: str, model: str) -> IngestReport
         texts = server.articles([f"{aid}@{a.sha}" for aid, a in manifest.articles.items()])
         records = {aid: ArticleRecord.model_validate_json(texts[f"{aid}@{a.sha}"])
                    for aid, a in manifest.articles.items()}
+        planted = [{"file": manifest.articles[aid].file, "line": p.line, "rule": p.rule, "text": p.text}
+                   for aid, rec in records.items() for p in rec.planted]
     else:
         lease = IndexPaths.for_data_dir(settings.data_dir).lease_current()
         if lease is None:
@@ -302,10 +426,10 @@ def _unchanged(settings: Settings, fingerprint: str, model: str) -> IngestReport
             if raw.get("source_fingerprint") != fingerprint or raw.get("format") != FORMAT_VERSION:
                 return None
             manifest = Manifest.model_validate(raw)
-            records = {aid: ArticleRecord.model_validate_json(lease.version.article(aid).read_text(encoding="utf-8"))
-                       for aid in manifest.articles}
+            summary = read_summary(lease.version.root)
         finally:
             lease.close()
+        planted = [{"file": manifest.articles[aid].file, **p} for aid in sorted(summary) for p in summary[aid].planted]
     if manifest.model != model:
         return None  # the full run says what to do about another model
     return IngestReport(
@@ -313,16 +437,8 @@ def _unchanged(settings: Settings, fingerprint: str, model: str) -> IngestReport
         articles={aid: ArticleCounts(skipped=a.num_chunks, chunks=a.num_chunks)
                   for aid, a in manifest.articles.items()},
         index_version=manifest.index_version, model=manifest.model,
-        planted=[{"file": manifest.articles[aid].file, "line": p.line, "rule": p.rule, "text": p.text}
-                 for aid, rec in records.items() for p in rec.planted],
+        planted=planted,
     )
-
-
-def _search_files(chunks: list[Chunk]) -> search_files.SearchFiles:
-    # In the order the service reads chunks back (article, then position), so BM25 rows line up.
-    ordered = sorted(chunks, key=lambda c: (c.article_id, c.position))
-    docs = [_to_document(c) for c in ordered]
-    return search_files.build([_record_id(d) for d in docs], ordered, [d.page_content for d in docs])
 
 
 def _copy_lexicon(corpus_dir: Path, staged: VersionPaths, current: VersionPaths | None) -> bool:
@@ -360,27 +476,9 @@ def run_ingest(
         unchanged = _unchanged(settings, fingerprint, embeddings.name)
         if unchanged is not None:
             return unchanged
-    progress.stage("reading and chunking the corpus", None)
-    articles, chunks = prepare(settings, corpus_dir)
-    hits = [(a.file, p) for a in articles for p in a.planted]
-    if strict and hits:
-        file, first = hits[0]
-        raise PlantedInstructions(
-            f"{corpus_dir / file}:{first.line}: instruction-like text ({first.rule}) and {len(hits) - 1} more"
-            " — remove it, or ingest without --strict to index it unanswerable"
-        )
-    planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
     if settings.chroma_url:
-        from ingest.chroma_server import ChromaServer
-        from ingest.server_ingest import ingest_to_server
-
-        server = ChromaServer.connect(settings.chroma_url)
-        report = ingest_to_server(server, corpus_dir, articles, chunks, embeddings, progress, rebuild, fingerprint)
-        report.rebuilt, report.planted = rebuild, planted
-        return report
+        return _ingest_to_server(settings, corpus_dir, embeddings, progress, rebuild, strict, fingerprint)
     paths = IndexPaths.for_data_dir(settings.data_dir)
-    if rebuild or paths.current() is None:
-        embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
     with ingest_lock(paths):
         paths.collect_garbage()
         current = None if rebuild else paths.current()
@@ -391,7 +489,6 @@ def run_ingest(
                 # Our own format changed (not a user choice): rebuild rather than make the user do it.
                 log.warning("index format %s is outdated; rebuilding", raw.get("format"))
                 current, rebuild = None, True
-                embeddings.preload_in_background()
             else:
                 previous = Manifest.model_validate(raw)
                 if previous.model != embeddings.name:
@@ -399,24 +496,53 @@ def run_ingest(
                         f"the index was built with embedding model {previous.model!r}, not {embeddings.name!r}"
                         " — run `stride ingest --rebuild`"
                     )
+        if current is None:
+            embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
+        progress.stage("reading and chunking the changed articles", None)
+        plan = _plan(settings, corpus_dir, embeddings.name, read_summary(current.root) if previous and current else {})
+        prepared = _prepare_changed(settings, plan)  # bad input raises here, before anything is written
         staged = paths.staging()
-        if current is not None:
-            shutil.copytree(current.root, staged.root)
         try:
-            report = _update_version(
-                staged, previous, articles, chunks, embeddings, progress, settings.embed_batch_size, fingerprint
-            )
+            report, built = _update_version(staged, current, previous, plan, prepared, embeddings, progress,
+                                            settings.embed_batch_size, fingerprint)
+            if strict and report.planted:
+                first = report.planted[0]
+                raise PlantedInstructions(
+                    f"{corpus_dir / first['file']}:{first['line']}: instruction-like text ({first['rule']}) and"
+                    f" {len(report.planted) - 1} more — remove it, or ingest without --strict to index it unanswerable"
+                )
             lexicon_changed = _copy_lexicon(corpus_dir, staged, current)
             # A new fingerprint alone (say, a new Stride) publishes too, so the next run can skip at once.
             changed = (rebuild or current is None or report.num_added or report.num_deleted or lexicon_changed
-                       or previous is None or previous.source_fingerprint != fingerprint)
+                       or plan.removed or previous is None or previous.source_fingerprint != fingerprint)
             if changed:
-                progress.stage("building the keyword index", None)
-                search_files.write(staged.root, _search_files(chunks))
+                if built is not None:  # else the staged copy's (hard-linked) files are still right
+                    search_files.write(staged.root, built)
                 paths.publish(staged, f"{now_iso().replace(':', '')}-{report.index_version}")
         finally:
             shutil.rmtree(staged.root, ignore_errors=True)
         paths.collect_garbage()
     report.rebuilt = rebuild
-    report.planted = planted
+    return report
+
+
+def _ingest_to_server(settings: Settings, corpus_dir: Path, embeddings: SentenceEmbeddings, progress: Progress,
+                      rebuild: bool, strict: bool, fingerprint: str | None) -> IngestReport:
+    """The Chroma-server path: the whole corpus prepared, then synced (ingest/server_ingest.py)."""
+    from ingest.chroma_server import ChromaServer
+    from ingest.server_ingest import ingest_to_server
+
+    progress.stage("reading and chunking the corpus", None)
+    articles, chunks = prepare(settings, corpus_dir)
+    hits = [(a.file, p) for a in articles for p in a.planted]
+    if strict and hits:
+        file, first = hits[0]
+        raise PlantedInstructions(
+            f"{corpus_dir / file}:{first.line}: instruction-like text ({first.rule}) and {len(hits) - 1} more"
+            " — remove it, or ingest without --strict to index it unanswerable"
+        )
+    planted = [{"file": file, "line": p.line, "rule": p.rule, "text": p.text} for file, p in hits]
+    server = ChromaServer.connect(settings.chroma_url or "")
+    report = ingest_to_server(server, corpus_dir, articles, chunks, embeddings, progress, rebuild, fingerprint)
+    report.rebuilt, report.planted = rebuild, planted
     return report

@@ -3,18 +3,23 @@
 Layout under ``<data_dir>/index/``:
   current -> versions/<id>   symlink to the committed version, replaced atomically
   versions/<id>/
-    chroma/          Chroma PersistentClient, collection ``stride_chunks`` (cosine): the source of truth
-                     for chunks; its metadata records the embedding model that built it
+    chroma/          Chroma PersistentClient, collection ``stride_chunks`` (cosine): chunk ids, vectors and
+                     article ids, for the ANN search; its metadata records the embedding model that built it
     records.sqlite   LangChain SQLRecordManager: what is indexed, for incremental re-runs
+    chunks/          the chunks, their vectors and sentence vectors, one shard per article (ingest/shards.py):
+                     what the service loads, and what the next ingest keeps for unchanged articles
     articles/<id>.json  each cleaned article (text, sections, what cleaning removed, planted text found)
     index.json       the version's manifest: model, articles, content hashes, chunk count
     search/          the BM25 index and term counts, built at ingest (ingest/search_files.py)
     .lease           readers hold a shared flock on it while they use the version (see VersionLease)
-  staging-<pid>/     an ingest in progress (a copy of current, then updated); never read
+  staging-<pid>/     an ingest in progress (``stage_from`` the current one, then updated); never read
   trash-<id>/        a version being deleted (renamed first, so no reader can open it half-deleted)
 
-An ingest never writes to the version readers use: it works on a copy and swaps the symlink at the
-end. A crash or Ctrl-C at any point leaves ``current`` as it was, and the next run starts afresh.
+An ingest never writes to the version readers use: it works on a staged copy and swaps the symlink at
+the end. Only Chroma's files and the record manager are changed in place, so only they are copied; every
+other file is written whole and renamed into place, so the staged copy shares it with the published
+version by a hard link until it is replaced. A crash or Ctrl-C at any point leaves ``current`` as it
+was, and the next run starts afresh.
 Old versions are deleted only once no process holds a lease on them, so a running server never has
 its files pulled away; a lease is an flock, so a reader that dies releases it with its process.
 """
@@ -41,10 +46,11 @@ from ingest.records import ArticleRecord, Manifest
 
 V = TypeVar("V")
 L = TypeVar("L")
-FORMAT_VERSION = 4  # 2: sentence vectors; chunk header without the article title; 3: planted-text records;
-# 4: the keyword index and term counts written at ingest (ingest/search_files.py)
+FORMAT_VERSION = 5  # 2: sentence vectors; chunk header without the article title; 3: planted-text records;
+# 4: the keyword index and term counts written at ingest (ingest/search_files.py); 5: chunks and (sentence)
+# vectors in per-article shards (ingest/shards.py), Chroma the ANN only; BM25 postings kept for updates
 COLLECTION = "stride_chunks"
-SENTENCE_COLLECTION = "stride_sentences"  # one vector per sentence of each chunk, id "<chunk_id>:<i>"
+SENTENCE_COLLECTION = "stride_sentences"  # on a Chroma server: one vector per sentence, id "<chunk_id>:<i>"
 RECORD_NAMESPACE = f"chroma/{COLLECTION}"
 
 
@@ -63,6 +69,10 @@ class VersionPaths:
     @property
     def articles(self) -> Path:
         return self.root / "articles"
+
+    @property
+    def shards(self) -> Path:
+        return self.root / "chunks"
 
     @property
     def manifest(self) -> Path:
@@ -228,6 +238,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+IN_PLACE = ("chroma", "records.sqlite")  # what Chroma and the record manager change in place: copied
+REBUILT = (".lease",)  # each reader's own: not carried over
+
+
+def stage_from(current: VersionPaths, staged: VersionPaths) -> None:
+    """Start ``staged`` as a copy of ``current``: Chroma and the record manager copied, every other file
+    hard-linked (it is only ever replaced by a rename, so the published version never sees a change)."""
+    staged.root.mkdir(parents=True)
+    for entry in current.root.iterdir():
+        target = staged.root / entry.name
+        if entry.name in REBUILT:
+            continue
+        if entry.name in IN_PLACE:
+            if entry.is_dir():
+                shutil.copytree(entry, target)
+            else:
+                shutil.copy2(entry, target)
+        elif entry.is_dir():
+            shutil.copytree(entry, target, copy_function=os.link)
+        else:
+            os.link(entry, target)
+
+
 @contextlib.contextmanager
 def ingest_lock(paths: IndexPaths) -> Iterator[None]:
     """One ingest at a time per index; a second one fails at once instead of racing."""
@@ -283,20 +316,24 @@ class StoredChunk:
 
     @classmethod
     def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: np.ndarray) -> StoredChunk:
-        chunk = Chunk(
-            article_id=meta["article_id"],
-            article_sha=meta["article_sha"],
-            title=meta["title"],
-            section=tuple(json.loads(meta["section_path"])),
-            position=int(meta["position"]),
-            start=int(meta["start"]),
-            end=int(meta["end"]),
-            text=meta["text"],
-            kind=meta["kind"],
-            prefix=meta.get("prefix") or "",
-            sentences=tuple((int(s), int(e)) for s, e in json.loads(meta["sentences"])),
-        )
-        return cls(cid, chunk, embedding, document)
+        return cls(cid, chunk_from_metadata(meta), embedding, document)
+
+
+def chunk_from_metadata(meta: dict[str, Any]) -> Chunk:
+    """The chunk ``chunk_metadata`` describes."""
+    return Chunk(
+        article_id=meta["article_id"],
+        article_sha=meta["article_sha"],
+        title=meta["title"],
+        section=tuple(json.loads(meta["section_path"])),
+        position=int(meta["position"]),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        text=meta["text"],
+        kind=meta["kind"],
+        prefix=meta.get("prefix") or "",
+        sentences=tuple((int(s), int(e)) for s, e in json.loads(meta["sentences"])),
+    )
 
 
 PAGE = 5000  # records per Chroma ``get``: an unbounded one fails inside Chroma ("too many SQL variables")
@@ -335,13 +372,15 @@ def open_chroma(path: Path) -> Any:
 
 @dataclass
 class IndexSnapshot:
-    """One committed version, loaded whole (the corpus is small; the service keeps it in memory)."""
+    """One committed version: its chunks and their vectors in memory, sentence vectors read as needed."""
 
     manifest: Manifest
     chunks: list[StoredChunk]  # by article, then position
     articles: dict[str, ArticleRecord]
     version_id: str  # the published version's id (a directory name, or a record on a Chroma server)
     root: Path | None = None  # the version directory; None on a Chroma server
+    sentences: Any = None  # shards.ShardSentences of a version directory; None on a Chroma server
+    vectors: np.ndarray | None = None  # the chunks' vectors as one matrix (their embeddings are its rows), if read so
 
     @property
     def model(self) -> str:
@@ -388,17 +427,31 @@ def read_version(cur: VersionPaths, expected_model: str) -> IndexSnapshot:
             f"the index was built with embedding model {manifest.model!r} but {expected_model!r} is configured"
             " — run `stride ingest --rebuild`, or set STRIDE_EMBEDDING_MODEL / STRIDE_EMBEDDING_BACKEND back"
         )
-    client = open_chroma(cur.chroma)
+    from ingest.shards import MatrixFile, ShardSentences, read_shard_for_serving
+
+    read: list[tuple[str, Chunk]] = []
+    sentences = ShardSentences(manifest.dim or 0)
+    files: list[MatrixFile] = []
     try:
-        got = get_all(client.get_collection(COLLECTION), ["documents", "metadatas", "embeddings"])
-        client.get_collection(SENTENCE_COLLECTION)  # read per question; here only checked to exist
-    except Exception as err:  # chromadb raises NotFoundError or ValueError depending on version
-        raise IndexMissing(
-            f"the Chroma collection in {cur.chroma} is unreadable — run `stride ingest --rebuild`"
-        ) from err
-    finally:
-        client.close()
-    chunks = stored_chunks(got)
+        for aid in sorted(manifest.articles):
+            ids, metadatas, vectors, sentence_file = read_shard_for_serving(cur.root, aid)
+            article_chunks = [chunk_from_metadata(meta) for meta in metadatas]
+            if vectors.rows != len(ids) or (files and ids and vectors.dim != files[0].dim):
+                raise ValueError(f"{vectors.path.name} does not match its chunks")
+            if ids:
+                files.append(vectors)
+            read.extend(zip(ids, article_chunks, strict=True))
+            sentences.add(ids, article_chunks, sentence_file)
+        # One matrix, filled shard by shard, the chunks' embeddings its rows (views): the search uses it as it
+        # is, and no per-shard array is made on the way (thousands of small ones would stay in the heap).
+        matrix = np.empty((len(read), files[0].dim if files else manifest.dim or 0), dtype=np.float32)
+        row = 0
+        for f in files:
+            f.read_into(matrix[row : row + f.rows])
+            row += f.rows
+    except (OSError, ValueError, KeyError) as err:
+        raise IndexMissing(f"the chunks in {cur.shards} are unreadable — run `stride ingest --rebuild`") from err
+    chunks = [StoredChunk(cid, c, matrix[row], c.embedding_text()) for row, (cid, c) in enumerate(read)]
     articles = {
         aid: ArticleRecord.model_validate_json(cur.article(aid).read_text(encoding="utf-8")).model_copy(
             update={"ingested_at": entry.ingested_at}
@@ -406,7 +459,7 @@ def read_version(cur: VersionPaths, expected_model: str) -> IndexSnapshot:
         for aid, entry in manifest.articles.items()
     }
     return IndexSnapshot(manifest=manifest, chunks=chunks, articles=articles, version_id=cur.version_id,
-                         root=cur.root)
+                         root=cur.root, sentences=sentences, vectors=matrix)
 
 
 def now_iso() -> str:

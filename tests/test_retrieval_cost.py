@@ -13,7 +13,8 @@ from ingest.embedding import SentenceEmbeddings
 from ingest.lexicon import Lexicon
 from ingest.pipeline import run_ingest
 from ingest.settings import Settings
-from ingest.store import COLLECTION, SENTENCE_COLLECTION, IndexPaths, open_chroma, open_index
+from ingest.shards import ShardSentences
+from ingest.store import COLLECTION, IndexPaths, open_chroma, open_index
 from service.answering.engine import Engine, open_search_index
 from service.answering.query import analyse
 from service.answering.retrieval import SearchIndex
@@ -40,12 +41,25 @@ class CountingCollection:
         return self.real.get(**kw)
 
 
+class CountingSentences(ShardSentences):
+    """The version's sentence vectors, read from its shards, with a tally of the vectors each read returns."""
+
+    def __init__(self, real: ShardSentences) -> None:
+        self.__dict__.update(real.__dict__)
+        self.got_ids: list[int] = []
+
+    def of(self, chunk_id: str) -> np.ndarray:
+        vecs = super().of(chunk_id)
+        self.got_ids.append(len(vecs))
+        return vecs
+
+
 @pytest.fixture
-def counted(fake_index: Settings) -> tuple[Engine, CountingCollection, CountingCollection]:
+def counted(fake_index: Settings) -> tuple[Engine, CountingCollection, CountingSentences]:
     snapshot = open_index(fake_index.data_dir, fake_index.embedding_model)
     client = open_chroma(snapshot.root / "chroma")
     chunks = CountingCollection(client.get_collection(COLLECTION))
-    sentences = CountingCollection(client.get_collection(SENTENCE_COLLECTION))
+    sentences = CountingSentences(snapshot.sentences)
     index = SearchIndex(snapshot, Lexicon.load(snapshot.root), chunks, release=client.close, sentences=sentences,
                         search=search_files.read(snapshot.root), top_n=20)
     engine = Engine.load(fake_index.model_copy(update={"abstain_threshold": 0.05}),

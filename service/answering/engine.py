@@ -20,7 +20,6 @@ from ingest.records import ArticleRecord
 from ingest.settings import Settings
 from ingest.store import (
     COLLECTION,
-    SENTENCE_COLLECTION,
     IndexPaths,
     IndexSnapshot,
     VersionLease,
@@ -123,9 +122,9 @@ def open_search_index(settings: Settings, model: str) -> SearchIndex:
                 f"the keyword index of {lease.version.root} is missing — run `stride ingest --rebuild`"
             ) from err
         client = open_chroma(lease.version.chroma)
+        # Sentence vectors are read from the version's shards as questions need them, not from Chroma.
         return SearchIndex(snapshot, lexicon, client.get_collection(COLLECTION), release=_releaser(client, lease),
-                           sentences=client.get_collection(SENTENCE_COLLECTION), search=search,
-                           top_n=settings.retrieval_top_n)
+                           sentences=snapshot.sentences, search=search, top_n=settings.retrieval_top_n)
     except BaseException:
         if client is not None:
             client.close()
@@ -205,9 +204,11 @@ class Engine:
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
         embeddings = embeddings or embeddings_for(settings)
         encoder = QueryEncoder(embeddings)
+        embeddings.preload_in_background()  # the model loads while the index is read
         index = open_search_index(settings, embeddings.name)
         try:
             embeddings.model  # noqa: B018 -- load now: /readyz means ready
+            embeddings.encode_on_one_thread()
             retrieval = retrieval or RetrievalParams()
             reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
             if settings.reranker_model:

@@ -25,6 +25,7 @@ from ingest import search_files
 from ingest.errors import IndexMissing, IndexUnavailable
 from ingest.lexicon import Lexicon
 from ingest.models import Chunk
+from ingest.shards import ShardSentences
 from ingest.store import IndexSnapshot, StoredChunk, sentence_id
 from service.answering.fusion import rrf_fusion, weighted_fusion
 from service.answering.query import Query
@@ -67,10 +68,10 @@ def store_errors() -> Iterator[None]:
 
 
 class SentenceVectors:
-    """The sentence vectors of chunks, read from the version's sentence collection the first time a
-    question retrieves the chunk, and kept for the ``size`` most recently used chunks, so a question
-    reads a few hundred vectors, not the corpus'. (Chroma itself still loads the whole collection's
-    vectors into memory on the first read: about 1.4 GB at 100k chunks.)"""
+    """The sentence vectors of chunks, read the first time a question retrieves the chunk and kept for
+    the ``size`` most recently used chunks, so a question reads a few hundred vectors, not the corpus'.
+    They come from the version's shards (``ingest.shards.ShardSentences``), or on a Chroma
+    server from its sentence collection (Chroma loads that collection whole on the first read)."""
 
     def __init__(self, chunks: Sequence[StoredChunk], collection: Any | None, size: int, dim: int) -> None:
         self._chunks = chunks
@@ -104,6 +105,11 @@ class SentenceVectors:
                   for ci in chunk_indices if not self._chunks[ci].chunk.is_reference}
         ids = [sid for sids in wanted.values() for sid in sids]
         found: dict[str, np.ndarray] = {}
+        if isinstance(self._collection, ShardSentences):
+            out = {ci: self._collection.of(self._chunks[ci].chunk_id) for ci in chunk_indices}
+            if keep:
+                self._keep(out)
+            return out
         if ids and self._collection is not None:
             with store_errors():
                 got = self._collection.get(ids=ids, include=["embeddings"])
@@ -114,15 +120,17 @@ class SentenceVectors:
         empty = np.zeros((0, self._dim), dtype=np.float32)
         out = {ci: (np.stack([found[sid] for sid in wanted[ci]]) if wanted.get(ci) and found else empty)
                for ci in chunk_indices}
-        if not keep:
-            return out
+        if keep:
+            self._keep(out)
+        return out
+
+    def _keep(self, out: dict[int, np.ndarray]) -> None:
         with self._lock:
             for ci, vecs in out.items():
                 self._cache[ci] = vecs
                 self._cache.move_to_end(ci)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        return out
 
 
 class SearchIndex:
@@ -154,8 +162,11 @@ class SearchIndex:
         self.chunks: list[StoredChunk] = list(snapshot.chunks)
         self.position = {sc.chunk_id: i for i, sc in enumerate(self.chunks)}
         dim = len(self.chunks[0].embedding) if self.chunks else 0
-        self.chunk_vectors = (np.stack([sc.embedding for sc in self.chunks]) if self.chunks
-                              else np.zeros((0, dim), dtype=np.float32))
+        if snapshot.vectors is not None and len(snapshot.vectors) == len(self.chunks):
+            self.chunk_vectors = snapshot.vectors  # the chunks' embeddings are its rows: not copied again
+        else:
+            self.chunk_vectors = (np.stack([sc.embedding for sc in self.chunks]) if self.chunks
+                                  else np.zeros((0, dim), dtype=np.float32))
         self._sentences = SentenceVectors(self.chunks, sentences, sentence_cache, dim)
         if search is None:
             search = search_files.build([sc.chunk_id for sc in self.chunks], [sc.chunk for sc in self.chunks],
@@ -181,6 +192,8 @@ class SearchIndex:
             aid: [(p.start, p.end) for p in rec.planted] for aid, rec in snapshot.articles.items() if rec.planted
         }
         self._sentence_collection = sentences
+        self._phrases: dict[tuple[str, ...], tuple[list[tuple[int, int]], np.ndarray]] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         if self._release is not None:
@@ -244,10 +257,12 @@ class SearchIndex:
         """The ``n`` answerable sentences nearest the query among those containing one of ``phrases``
         (lower case; matched as written, lower case and capitalised), as (chunk position, sentence)."""
         variants = sorted({v for p in phrases for v in (p, p.capitalize(), p.title())})
-        if self._sentence_collection is None:
-            hits = [(ci, si) for ci, sc in enumerate(self.chunks) if not sc.chunk.is_reference
-                    for si, (s, e) in enumerate(sc.chunk.sentences) if any(v in sc.chunk.text[s:e] for v in variants)]
-            return sorted(hits, key=lambda h: -float(self.sentence_sims(h[0], qvec)[h[1]]))[:n]
+        if self._sentence_collection is None or isinstance(self._sentence_collection, ShardSentences):
+            hits, vecs = self._containing(tuple(variants))
+            if not hits:
+                return []
+            order = np.argsort(-(vecs @ qvec), kind="stable")[:n]
+            return [hits[i] for i in order]
         where: dict[str, Any] = ({"$contains": variants[0]} if len(variants) == 1
                                  else {"$or": [{"$contains": v} for v in variants]})
         with store_errors():
@@ -255,6 +270,24 @@ class SearchIndex:
                                                   where_document=where, include=["metadatas"])
         return [(self.position[m["chunk_id"]], int(m["i"]))
                 for m in res["metadatas"][0] if m["chunk_id"] in self.position]
+
+    def _containing(self, variants: tuple[str, ...]) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The answerable sentences containing one of ``variants`` and their vectors: found by one pass
+        over the chunks the first time these phrases are asked about, then kept for this version."""
+        with self._lock:
+            found = self._phrases.get(variants)
+        if found is None:
+            hits = [(ci, si) for ci, sc in enumerate(self.chunks)
+                    if not sc.chunk.is_reference and any(v in sc.chunk.text for v in variants)
+                    for si, (s, e) in enumerate(sc.chunk.sentences) if any(v in sc.chunk.text[s:e] for v in variants)]
+            # Read around the cache: these chunks are the whole corpus' mentions, not what questions retrieve.
+            vectors = self._sentences.read(sorted({ci for ci, _ in hits}))
+            rows = [vectors[ci][si] for ci, si in hits]
+            dim = self.chunk_vectors.shape[1]
+            found = (hits, np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32))
+            with self._lock:
+                self._phrases[variants] = found
+        return found
 
     def mask(
         self, article_id: str | None = None, section: str | None = None, answerable_only: bool = False
