@@ -16,6 +16,7 @@ from evals.scoring import (
     evidence_run,
     fact_coverage,
     failure_class,
+    gold_ranks,
     hygiene_defects,
     locate,
     normalise_text,
@@ -74,6 +75,7 @@ def stride_row(
         "citations": citations, "gold_found": len(gold), "gold_total": len(item.evidence), "gold_cited": gold_cited,
         "cited_share": cited_sentence_share(result.answer) if not result.abstained else None,
         "run": evidence_run(passages, gold), "qrels": {f"gold{i}": 1 for i in range(len(gold))},
+        "gold_ranks": gold_ranks(passages, gold),
         "retrieved": [{"chunk_id": h.chunk_id, "article_id": h.chunk.article_id, "section": h.chunk.section_label,
                        "score": round(h.score, 4), "text": h.chunk.text} for h in result.hits[:5]],
         "answer_type": result.provenance.query.answer_type if result.provenance.query else None,
@@ -101,6 +103,7 @@ def baseline_row(item: Item, baseline: LangChainBaseline | HybridTopChunkBaselin
         "citations": [{"verbatim": True, "on_gold": on_gold}] if top else [],
         "gold_found": len(gold), "gold_cited": cited, "cited_share": 1.0 if top else 0.0,
         "run": evidence_run(passages, gold), "qrels": {f"gold{i}": 1 for i in range(len(gold))},
+        "gold_ranks": gold_ranks(passages, gold),
         "answerable": item.answerable, "latency_ms": res.latency_ms,
     }
 
@@ -120,7 +123,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "n_questions": len(rows),
         "n_answerable": len(answerable),
         "retrieval": retrieval_metrics(
-            {r["id"]: r["run"] for r in with_gold}, {r["id"]: r["qrels"] for r in with_gold}
+            {r["id"]: r["run"] for r in with_gold}, {r["id"]: r["qrels"] for r in with_gold},
+            {r["id"]: r["gold_ranks"] for r in with_gold},
         ),
         "fact_coverage": mean([r["fact_coverage"] for r in answerable]) if answerable else 0.0,
         "fact_all": mean([r["fact_coverage"] == 1.0 for r in answerable]) if answerable else 0.0,

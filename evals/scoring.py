@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ir_measures
-from ir_measures import RR, R, nDCG
+from ir_measures import RR, nDCG
 
-RETRIEVAL_MEASURES = {"recall@1": R @ 1, "recall@3": R @ 3, "recall@5": R @ 5, "mrr@10": RR @ 10, "ndcg@10": nDCG @ 10}
+RANKED_MEASURES = {"mrr@10": RR @ 10, "ndcg@10": nDCG @ 10}
+RECALL_AT = (1, 3, 5)
+RETRIEVAL_MEASURES = (*(f"recall@{k}" for k in RECALL_AT), *RANKED_MEASURES)
 MARKER = re.compile(r"\s*\[\d+\]")
 
 
@@ -115,21 +117,25 @@ class Passage:
     end: int
 
 
-def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[str, float]:
-    """A ranked list of passages as an ir_measures run over *evidence* ids.
-
-    A passage holding at least half of a gold span (or the passage holding most of it) stands for
-    that span; passages that hold no new span keep their own id. Systems with different chunkings
-    are then judged on the same relevance units.
-    """
+def _holders(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[int, set[int]]:
+    """Passage index -> the gold spans it stands for: those it holds at least half of."""
     owners: dict[int, set[int]] = {}
     for gi, (aid, gs, ge) in enumerate(gold):
-        covers = [
-            (overlaps((p.start, p.end), (gs, ge)), pi) for pi, p in enumerate(passages) if p.article_id == aid
-        ]
-        for ov, pi in covers:
-            if ov >= 0.5 * (ge - gs):
+        for pi, p in enumerate(passages):
+            if p.article_id == aid and overlaps((p.start, p.end), (gs, ge)) >= 0.5 * (ge - gs):
                 owners.setdefault(pi, set()).add(gi)
+    return owners
+
+
+def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[str, float]:
+    """A ranked list of passages as an ir_measures run over *evidence* ids (for MRR and nDCG).
+
+    A passage holding at least half of a gold span stands for that span; passages that hold no new
+    span keep their own id. Systems with different chunkings are then judged on the same relevance
+    units. A passage holding several spans emits them at successive ranks, which is right for nDCG's
+    discount but not for recall at a cut-off: see ``gold_ranks``.
+    """
+    owners = _holders(passages, gold)
     run: dict[str, float] = {}
     emitted: set[int] = set()
     rank = 0
@@ -144,11 +150,36 @@ def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int
     return run
 
 
-def retrieval_metrics(runs: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+def gold_ranks(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> list[int | None]:
+    """For each gold span, the rank (from 0, counting distinct passages) of the first passage that
+    holds it, or None. Recall@k is the share of spans ranked below k: one passage holding two spans
+    retrieves both at its own rank."""
+    owners = _holders(passages, gold)
+    ranks: list[int | None] = [None] * len(gold)
+    seen: dict[str, int] = {}
+    for pi, p in enumerate(passages):
+        rank = seen.setdefault(p.doc_id, len(seen))
+        for gi in owners.get(pi, ()):
+            if ranks[gi] is None:
+                ranks[gi] = rank
+    return ranks
+
+
+def retrieval_metrics(
+    runs: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], ranks: dict[str, list[int | None]]
+) -> dict[str, float]:
+    """Recall@1/3/5 over gold spans (from ``gold_ranks``, averaged per question), MRR@10 and nDCG@10
+    (ir_measures, over ``evidence_run``)."""
     if not qrels:
         return dict.fromkeys(RETRIEVAL_MEASURES, 0.0)
-    agg = ir_measures.calc_aggregate(list(RETRIEVAL_MEASURES.values()), qrels, runs)
-    return {name: float(agg[m]) for name, m in RETRIEVAL_MEASURES.items()}
+    agg = ir_measures.calc_aggregate(list(RANKED_MEASURES.values()), qrels, runs)
+    out = {
+        f"recall@{k}": statistics.fmean(
+            sum(r is not None and r < k for r in rs) / len(rs) for rs in ranks.values() if rs
+        )
+        for k in RECALL_AT
+    }
+    return out | {name: float(agg[m]) for name, m in RANKED_MEASURES.items()}
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evals.dataset import load_items
 from evals.harness import aggregate, gold_spans, run_stride
-from evals.scoring import Passage, evidence_run, retrieval_metrics
+from evals.scoring import Passage, evidence_run, gold_ranks, retrieval_metrics
 from ingest.corpus import raw_texts
 from ingest.settings import Settings, load_settings
 from service.answering.answerer import ExtractiveAnswerer
@@ -40,13 +40,14 @@ def tune_retrieval(engine: Engine) -> None:
             continue
         trial = engine.with_parts(retrieval=RetrievalParams(fusion=fusion, dense_weight=dw, sentence_weight=sw),
                                   reranker=SentenceReranker(sw))
-        runs, qrels = {}, {}
+        runs, qrels, ranks = {}, {}, {}
         for item in items:
             _, _, hits = trial.retrieve(item.question, [Turn(r, c) for r, c in item.history], 10, answerable_only=True)
             passages = [Passage(h.chunk_id, h.chunk.article_id, h.chunk.start, h.chunk.end) for h in hits]
             runs[item.id] = evidence_run(passages, golds[item.id])
             qrels[item.id] = {f"gold{i}": 1 for i in range(len(golds[item.id]))}
-        m = retrieval_metrics(runs, qrels)
+            ranks[item.id] = gold_ranks(passages, golds[item.id])
+        m = retrieval_metrics(runs, qrels, ranks)
         results.append((m["mrr@10"] + m["recall@5"], fusion, dw, sw, m))
     for _, fusion, dw, sw, m in sorted(results, key=lambda r: r[0])[-12:]:
         print(f"{fusion:8} dense={dw:<5} sentence={sw:<5} " + " ".join(f"{k}={v:.3f}" for k, v in m.items()))
@@ -58,16 +59,17 @@ def tune_answering(engine: Engine, settings: Settings) -> None:
     base = engine.answering
     model = SelectionModel.load()
     results = []
-    grid = itertools.product([0.3, 0.5, 0.7], [0.1, 0.25], [3, 4], [85, 100], [4, 6])
-    for keep, floor, units, words, chunks in grid:
+    grid = itertools.product([0.5, 0.7], [0.1, 0.25], [4], [100, 110, 120], [110, 130], [4, 6])
+    for keep, floor, units, words, set_words, chunks in grid:
         params = replace(base, keep_ratio=keep, min_probability=floor, max_units=units, max_words=words,
-                         chunks_considered=chunks)
+                         set_words=set_words, chunks_considered=chunks)
         m = aggregate(run_stride(engine.with_parts(answerer=ExtractiveAnswerer(params, model)), items, raw))
         # Completeness first (the product's promise), within the 90-word mean the answers must keep to.
         key = m["fact_coverage"] + 0.1 * m["citations"]["citation_recall"] - (1.0 if m["answer_words"] > 88 else 0.0)
         results.append((key, params, m))
     for _, p, m in sorted(results, key=lambda r: r[0])[-10:]:
         print(f"keep={p.keep_ratio} floor={p.min_probability} units={p.max_units} words={p.max_words} "
+              f"set_words={p.set_words} "
               f"chunks={p.chunks_considered} facts={m['fact_coverage']:.3f} words={m['answer_words']:.1f} "
               f"crec={m['citations']['citation_recall']:.3f} hygiene={m['hygiene_defects']}")
 

@@ -22,7 +22,9 @@ STOPWORDS = frozenset(
         "most my myself nor now of on once or other ought our ours ourselves own same she should so some such "
         "than that that's the their theirs them themselves then there these they this those to too very was we "
         "were what when where which while who whom why will with would you your yours yourself yourselves tell "
-        "explain know really thing things anything something please thanks ok okay hey hi"
+        "explain know really thing things anything something please thanks ok okay hey hi "
+        # the same words as typed in chat, apostrophes and letters dropped ("wen im running")
+        "im ive id youre dont doesnt didnt cant isnt arent wen wat whats hows ur"
     ).split()
 )
 SORTED_STOPWORDS = tuple(sorted(STOPWORDS))

@@ -50,6 +50,19 @@ def test_analyse_joins_a_follow_up_to_the_earlier_questions_topic() -> None:
     assert q.keyword_text == "and for sprinting glutes gluteus maximus glute"
 
 
+def test_chat_spellings_of_function_words_are_not_topic_words() -> None:
+    assert content_words("what do my obliques do wen im running") == ["obliques", "running"]
+
+
+def test_a_chain_of_follow_ups_keeps_the_first_questions_subject() -> None:
+    """"How do I do it?" has no subject of its own; the question after it still needs the glutes."""
+    chain = [*HISTORY, Turn("user", "How do I do it?"), Turn("assistant", "Lie on your back.")]
+    q = analyse("anything to watch out for?", chain, LEXICON, VOCAB)
+    assert q.text == "anything to watch out for glutes"
+    assert q.follow_up_of == "How do I do it?"  # provenance names the turn as asked
+    assert q.answer_type == "procedure"  # from the turn it follows, which asked how
+
+
 def test_analyse_coverage_is_the_share_of_known_content_words() -> None:
     q = analyse("Do hip flexors tighten from sitting?", [], LEXICON, VOCAB)
     assert (q.follow_up_of, q.coverage, q.concepts, q.expansions) == (None, 0.5, [HIP_FLEXORS], ["iliopsoas"])

@@ -15,6 +15,7 @@ from evals.scoring import (
     evidence_run,
     fact_coverage,
     failure_class,
+    gold_ranks,
     hygiene_defects,
     locate,
     normalise_text,
@@ -83,17 +84,39 @@ def test_evidence_run_lets_one_passage_stand_for_several_spans_in_gold_order() -
     assert evidence_run([Passage("big", "a", 90, 400)], gold) == {"gold0": 1000.0, "gold1": 999.0}
 
 
+def test_gold_ranks_give_every_span_the_rank_of_the_first_passage_holding_it() -> None:
+    gold = [("a", 300, 340), ("a", 100, 200), ("b", 0, 50), ("a", 900, 950)]
+    passages = [
+        Passage("big", "a", 90, 400),  # holds gold0 and gold1: both retrieved at rank 0
+        Passage("x", "b", 40, 90),  # a fifth of gold2: holds nothing
+        Passage("big", "a", 90, 400),  # a repeated id takes no new rank
+        Passage("y", "b", 0, 30),  # 30 of 50 chars of gold2, at rank 2
+    ]
+    assert gold_ranks(passages, gold) == [0, 0, 2, None]
+
+
 def test_retrieval_metrics_on_a_hand_made_run() -> None:
     qrels = {"q1": {"gold0": 1}, "q2": {"gold0": 1, "gold1": 1}}
     runs = {"q1": {"gold0": 1000.0, "p:x": 999.0}, "q2": {"p:y": 1000.0, "gold0": 999.0, "gold1": 998.0}}
+    # q2's two spans sit in one passage, ranked second: recall@1 0 for q2, recall@3 1.
+    ranks: dict[str, list[int | None]] = {"q1": [0], "q2": [1, 1]}
     # q2: gold first at rank 2 -> RR 0.5; nDCG = (1/log2(3) + 1/log2(4)) / (1 + 1/log2(3))
     ndcg_q2 = (1 / math.log2(3) + 0.5) / (1 + 1 / math.log2(3))
     expected = {"recall@1": 0.5, "recall@3": 1.0, "recall@5": 1.0, "mrr@10": 0.75, "ndcg@10": (1 + ndcg_q2) / 2}
-    assert retrieval_metrics(runs, qrels) == pytest.approx(expected, abs=1e-9)
+    assert retrieval_metrics(runs, qrels, ranks) == pytest.approx(expected, abs=1e-9)
+
+
+def test_recall_counts_every_span_one_top_passage_holds() -> None:
+    """Two spans in the top passage are both found at rank 1; the ranked run alone would credit one."""
+    runs = {"q": {"gold0": 1000.0, "gold1": 999.0}}
+    metrics = retrieval_metrics(runs, {"q": {"gold0": 1, "gold1": 1}}, {"q": [0, 0]})
+    assert metrics["recall@1"] == 1.0
+    assert metrics["mrr@10"] == 1.0
 
 
 def test_retrieval_metrics_with_no_qrels_are_zero() -> None:
-    assert retrieval_metrics({}, {}) == dict.fromkeys(("recall@1", "recall@3", "recall@5", "mrr@10", "ndcg@10"), 0.0)
+    names = ("recall@1", "recall@3", "recall@5", "mrr@10", "ndcg@10")
+    assert retrieval_metrics({}, {}, {}) == dict.fromkeys(names, 0.0)
 
 
 def test_prf_including_zero_divisions() -> None:

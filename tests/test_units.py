@@ -17,8 +17,9 @@ def units_of(fake_index):
     index = open_search_index(fake_index, fake_index.embedding_model)
 
     def get(article_id: str, section: str) -> list[Candidate]:
+        """``section`` "" is the article's opening, before any heading."""
         hits = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
-                if sc.chunk.article_id == article_id and sc.chunk.section[-1:] == (section,)]
+                if sc.chunk.article_id == article_id and sc.chunk.section[-1:] == ((section,) if section else ())]
         assert hits, section
         return candidates(hits, index, max_window=3, list_budget=200)
 
@@ -54,3 +55,26 @@ def test_a_list_keeps_its_lead_in_and_a_single_item_stands_alone(units_of) -> No
     lists = [c for c in glance if c.kind == "list"]
     assert lists and lists[0].text.startswith("Here's a quick overview of the primary muscle groups involved:")
     assert any(c.kind == "item" and c.text.startswith("Calves (gastrocnemius and soleus)") for c in glance)
+
+
+def test_a_teaser_that_only_announces_the_article_is_in_no_unit(units_of) -> None:
+    opening = units_of("what-muscles-does-running-work", "")
+    assert not any("Learn what muscles running works" in c.text for c in opening)
+    # The window after it stays: announcing is what is left out, not the paragraph.
+    assert any(c.text.startswith("Understanding the muscles used in running") for c in opening)
+
+
+def test_units_opening_with_an_faq_verdict_are_known(units_of) -> None:
+    faq = units_of("what-muscles-does-running-work", "FAQ: What Muscles Does Running Work?")
+    verdicts = {c.parts[0] for c in faq if c.opens_with_verdict}
+    assert "Running works both." in verdicts  # a bare verdict right after the FAQ's question
+    assert not any(c.opens_with_verdict for c in faq if c.parts[0].startswith("Long, steady runs"))
+    can = units_of("can-runners-build-muscle", "FAQ: Can Runners Build Muscle?")
+    assert any(c.parts[0].startswith("Yes — for both muscle building") and c.opens_with_verdict for c in can)
+
+
+def test_a_sentence_that_refers_back_is_quoted_with_what_it_refers_to(units_of) -> None:
+    hips = units_of("strength-exercises-for-runners", "Hip Strengthening Exercises for Runners")
+    these = [c for c in hips if "should include all these movements" in c.text]
+    assert these  # quoted, but never as its own opening: "these movements" are in the sentence before
+    assert all(c.text.startswith("The hips include many muscles that control movement") for c in these)

@@ -68,7 +68,11 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
     considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
     if not considered:
         return [], 0.0
-    return candidates(considered, index, params.max_window, budget(query, params)), considered[0].score
+    cands = candidates(considered, index, params.max_window, budget(query, params))
+    if query.answer_type != "yes_no":
+        # "Yes — for both..." answers the FAQ's question, not this one; the window after it may answer.
+        cands = [c for c in cands if not c.opens_with_verdict]
+    return cands, considered[0].score
 
 
 def score_candidates(
@@ -82,7 +86,8 @@ def score_candidates(
 
 
 def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams) -> list[Candidate]:
-    """The most likely unit, then others nearly as likely that add something new, within the budget."""
+    """The most likely unit, then others nearly as likely that add something new, within the budget;
+    in the order they are shown."""
     if not cands:
         return []
     order = np.argsort(-probs, kind="stable")
@@ -98,7 +103,12 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
             continue
         chosen.append(c)
         used += c.words
-    return sorted(chosen, key=lambda c: (c.rank, c.start))
+    # The most likely unit opens the answer, since a reader takes the first sentence as the answer; units
+    # of one passage stay together, in the article's order.
+    lead: dict[str, int] = {}
+    for i, c in enumerate(chosen):
+        lead.setdefault(c.hit.chunk_id, i)
+    return sorted(chosen, key=lambda c: (lead[c.hit.chunk_id], c.start))
 
 
 def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:

@@ -63,14 +63,26 @@ def topic_of(question: str, lexicon: Lexicon, vocabulary: AbstractSet[str]) -> s
     return " ".join(terms) if terms else " ".join(content_words(text))
 
 
+def _resolved_previous(history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str]) -> str | None:
+    """The previous user question as it was understood: a follow-up itself ("How do I do it?" after
+    "What does the quadruped hip extension work?") carries the subject it was resolved against, so
+    a chain of follow-ups keeps its subject."""
+    users = [i for i, t in enumerate(history) if t.role == "user"]
+    if not users:
+        return None
+    last = users[-1]
+    return analyse(history[last].content, history[:last], lexicon, vocabulary).text
+
+
 def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str]) -> Query:
     """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know."""
     previous = next((t.content for t in reversed(history) if t.role == "user"), None)
     follow = previous if previous is not None and is_follow_up(message, history) else None
+    understood = _resolved_previous(history, lexicon, vocabulary) if follow else None
     own = words(message)
     fixed, changes = correct_spelling(own, vocabulary)
     repaired = " ".join(fixed)
-    topic = topic_of(follow, lexicon, vocabulary) if follow else ""
+    topic = topic_of(understood, lexicon, vocabulary) if understood else ""
     text = f"{repaired} {topic}" if follow else repaired
     concepts = lexicon.concepts_in(text)
     found = {t for t, _ in lexicon.find(text)}
@@ -79,8 +91,8 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: Abs
     known = sum(1 for w in own_content if w in vocabulary)
     coverage = known / len(own_content) if own_content else (1.0 if follow else 0.0)
     kind = answer_type(repaired)
-    if kind == "other" and follow:
-        kind = answer_type(follow)
+    if kind == "other" and understood:
+        kind = answer_type(understood)
     focus = focus_terms(repaired)
     pairs = focus_phrases(repaired)
     if follow:

@@ -27,9 +27,16 @@ PRONOUN_START = re.compile(
     re.IGNORECASE,
 )  # a pronoun that needs a referent; an expletive "It may be hard to..." does not
 ANNOUNCES = re.compile(
-    r"^(here (are|is)|here's|below\b|the following|in this article|this article|read (this|the)|let's|we('ll| will))",
+    r"^(here (are|is)|here's|below\b|the following|in this article|this article|read (this|the)|let's|we('ll| will)|"
+    r"(learn|discover|find out) (what|how|why|which|about)\b)",
     re.IGNORECASE,
-)
+)  # a lead-in or an article's teaser: it announces content and says none
+YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
+REFERS_BACK = re.compile(
+    r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
+    r"|the same|all these|the above)\b",
+    re.IGNORECASE,
+)  # "found this muscle to be...", "include all these movements": the referent is in an earlier sentence
 NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 HEADING_NUMBER = re.compile(r"^\d{1,2}\.\s+")
 VARIATION_HEADING = re.compile(r"^challenge yourself\b", re.IGNORECASE)
@@ -61,6 +68,16 @@ class Candidate:
     @property
     def words(self) -> int:
         return len(self.text.split()) + len(self.label.split())
+
+    @property
+    def opens_with_verdict(self) -> bool:
+        """It opens with the article's verdict on its own question: "Yes — ..." or, right after an FAQ's
+        question, a bare "Running works both." Only a yes/no question of the reader's is answered so."""
+        if YES_NO_OPENING.match(self.parts[0]):
+            return True
+        chunk = self.hit.chunk
+        after_question = self.first > 0 and _sentence(chunk, self.first - 1).endswith("?")
+        return after_question and len(self.parts[0].split()) <= 4
 
     @property
     def in_variation(self) -> bool:
@@ -172,10 +189,12 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
                     continue  # the article's own (rhetorical) question is never an answer
                 if _is_lead_in(sentences[-1]):
                     continue  # a lead-in belongs to its list (see _list_candidates), or to nothing
+                if any(ANNOUNCES.match(x) for x in sentences):
+                    continue  # announcing what follows says nothing; the window after it may
                 if len(" ".join(sentences).split()) < 4:
                     continue
                 shown = label if a == 0 and PRONOUN_START.match(sentences[0]) else ""
-                if a > 0 and PRONOUN_START.match(sentences[0]):
+                if a > 0 and (PRONOUN_START.match(sentences[0]) or REFERS_BACK.search(sentences[0])):
                     continue  # the window that starts one sentence earlier carries the antecedent
                 out.append(Candidate(hit, rank, "prose", first, last, chunk.sentences[first][0],
                                      chunk.sentences[last][1], sentences, label=shown))
