@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -110,8 +111,15 @@ class SentenceEmbeddings(Embeddings):
             return self._model
 
     def preload_in_background(self) -> None:
-        """Start loading the model now (the import alone takes seconds) while the caller does other work."""
-        threading.Thread(target=lambda: self.model, name="stride-model-preload", daemon=True).start()
+        """Start loading the model now (the import alone takes seconds) while the caller does other work.
+        A failure is left for the caller's own use of ``model`` to raise, as its one-line error."""
+
+        def load() -> None:
+            # Raised again, in the caller's thread, when it needs the model.
+            with contextlib.suppress(Exception):
+                self.model  # noqa: B018
+
+        threading.Thread(target=load, name="stride-model-preload", daemon=True).start()
 
     def prefetch(self, texts: list[str]) -> None:
         """Embed ``texts`` in one length-sorted pass and keep the vectors for ``embed_documents``:

@@ -383,7 +383,8 @@ def _update_version(
         built_at=stamp,
         num_chunks=len(all_ids),
         source_fingerprint=fingerprint,
-        articles={aid: entry(aid) for aid in sorted(summary)},
+        # In the corpus's own order, as listed: reports and the coverage heatmap show articles so.
+        articles={aid: entry(aid) for aid in plan.files if aid in summary},
     )
     write_json_atomic(version.manifest, manifest.model_dump())
     kept_chunks = sum(len(summary[aid].ids) for aid in plan.kept)
@@ -496,11 +497,13 @@ def run_ingest(
                         f"the index was built with embedding model {previous.model!r}, not {embeddings.name!r}"
                         " — run `stride ingest --rebuild`"
                     )
-        if current is None:
-            embeddings.preload_in_background()  # everything will be embedded: overlap the slow import
         progress.stage("reading and chunking the changed articles", None)
         plan = _plan(settings, corpus_dir, embeddings.name, read_summary(current.root) if previous and current else {})
         prepared = _prepare_changed(settings, plan)  # bad input raises here, before anything is written
+        if current is None:
+            # Everything will be embedded: overlap the slow import with staging. Not before the input is
+            # known good, so a bad file is its one-line error without torch being loaded for nothing.
+            embeddings.preload_in_background()
         staged = paths.staging()
         try:
             report, built = _update_version(staged, current, previous, plan, prepared, embeddings, progress,

@@ -204,7 +204,8 @@ class Engine:
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
         embeddings = embeddings or embeddings_for(settings)
         encoder = QueryEncoder(embeddings)
-        embeddings.preload_in_background()  # the model loads while the index is read
+        if settings.chroma_url or IndexPaths.for_data_dir(settings.data_dir).current() is not None:
+            embeddings.preload_in_background()  # the model loads while the index is read
         index = open_search_index(settings, embeddings.name)
         try:
             embeddings.model  # noqa: B018 -- load now: /readyz means ready
