@@ -142,7 +142,7 @@ def _ann_store(collection: Any, embeddings: SentenceEmbeddings) -> Any:
             return ids
 
         def add_texts(self, texts: Any, metadatas: Any = None, **kwargs: Any) -> list[str]:
-            raise NotImplementedError
+            raise NotImplementedError("only LangChain's index() writes here, by add_documents")
 
         def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
             for i in range(0, len(ids or []), 1000):
@@ -150,11 +150,11 @@ def _ann_store(collection: Any, embeddings: SentenceEmbeddings) -> Any:
             return True
 
         def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
-            raise NotImplementedError
+            raise NotImplementedError("only LangChain's index() writes here, by add_documents")
 
         @classmethod
         def from_texts(cls, texts: Any, embedding: Any, metadatas: Any = None, **kwargs: Any) -> Any:
-            raise NotImplementedError
+            raise NotImplementedError("only LangChain's index() writes here, by add_documents")
 
     return AnnVectors()
 

@@ -4,7 +4,6 @@ fresh build would; sentence vectors are read from the shards; BM25 equals bm25s'
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +23,15 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 @pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    out = tmp_path / "own-corpus"
-    shutil.copytree(CORPUS, out)
-    return out
-
-
-@pytest.fixture
 def reprocessed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     monkeypatch.setattr(pipeline, "count_reprocessed", counts.append)
     return counts
 
 
-def _ingest(settings: Settings, corpus: Path, **kw: Any) -> pipeline.IngestReport:
-    return run_ingest(settings.model_copy(update={"corpus_dir": corpus}), embeddings_factory=fake_embeddings_factory(),
-                      **kw)
+def _ingest(settings: Settings, corpus_dir: Path, **kw: Any) -> pipeline.IngestReport:
+    return run_ingest(settings.model_copy(update={"corpus_dir": corpus_dir}),
+                      embeddings_factory=fake_embeddings_factory(), **kw)
 
 
 def _snapshot(settings: Settings) -> dict[str, Any]:
@@ -48,20 +40,20 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
             for sc in snap.chunks}
 
 
-def test_editing_one_article_reprocesses_only_that_article(settings: Settings, corpus: Path,
+def test_editing_one_article_reprocesses_only_that_article(settings: Settings, corpus_dir: Path,
                                                            reprocessed: list[int], tmp_path: Path) -> None:
-    _ingest(settings, corpus)
+    _ingest(settings, corpus_dir)
     assert reprocessed == [5]
-    target = corpus / "003_c92f3383a1a91ea7.txt"
+    target = corpus_dir / "003_c92f3383a1a91ea7.txt"
     target.write_text(target.read_text(encoding="utf-8") + "\nHamstring curls twice a week help runners.\n",
                       encoding="utf-8")
-    report = _ingest(settings, corpus)
+    report = _ingest(settings, corpus_dir)
     assert reprocessed == [5, 1]
     changed = {aid for aid, c in report.articles.items() if c.added or c.deleted}
     assert changed == {"does-running-help-hamstrings"}
     # The updated index equals a fresh build of the same corpus: chunks, vectors, sentence vectors, keyword scores.
     fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh"})
-    _ingest(fresh, corpus)
+    _ingest(fresh, corpus_dir)
     assert _snapshot(settings) == _snapshot(fresh)
     a = search_files.read(IndexPaths.for_data_dir(settings.data_dir).current().root)  # type: ignore[union-attr]
     b = search_files.read(IndexPaths.for_data_dir(fresh.data_dir).current().root)  # type: ignore[union-attr]
@@ -73,11 +65,11 @@ def test_editing_one_article_reprocesses_only_that_article(settings: Settings, c
         assert all(sa[rows_a[c]] == sb[rows_b[c]] for c in rows_b)
 
 
-def test_deleting_an_article_removes_its_shard_and_reprocesses_nothing(settings: Settings, corpus: Path,
+def test_deleting_an_article_removes_its_shard_and_reprocesses_nothing(settings: Settings, corpus_dir: Path,
                                                                        reprocessed: list[int]) -> None:
-    _ingest(settings, corpus)
-    (corpus / "003_c92f3383a1a91ea7.txt").unlink()
-    report = _ingest(settings, corpus)
+    _ingest(settings, corpus_dir)
+    (corpus_dir / "003_c92f3383a1a91ea7.txt").unlink()
+    report = _ingest(settings, corpus_dir)
     assert reprocessed == [5, 0]
     assert report.articles["does-running-help-hamstrings"].deleted > 0
     cur = IndexPaths.for_data_dir(settings.data_dir).current()
@@ -85,22 +77,22 @@ def test_deleting_an_article_removes_its_shard_and_reprocesses_nothing(settings:
     assert "does-running-help-hamstrings" not in open_index(settings.data_dir, settings.embedding_model).articles
 
 
-def test_an_older_format_is_rebuilt_by_a_plain_ingest(settings: Settings, corpus: Path,
+def test_an_older_format_is_rebuilt_by_a_plain_ingest(settings: Settings, corpus_dir: Path,
                                                       reprocessed: list[int]) -> None:
-    _ingest(settings, corpus)
+    _ingest(settings, corpus_dir)
     cur = IndexPaths.for_data_dir(settings.data_dir).current()
     assert cur is not None
     raw = json.loads(cur.manifest.read_text(encoding="utf-8"))
     cur.manifest.write_text(json.dumps({**raw, "format": 4}), encoding="utf-8")
-    report = _ingest(settings, corpus)
+    report = _ingest(settings, corpus_dir)
     assert report.rebuilt and reprocessed == [5, 5]
 
 
-def test_a_crash_mid_ingest_leaves_the_published_version_whole(settings: Settings, corpus: Path,
+def test_a_crash_mid_ingest_leaves_the_published_version_whole(settings: Settings, corpus_dir: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    _ingest(settings, corpus)
+    _ingest(settings, corpus_dir)
     before = _snapshot(settings)
-    target = corpus / "003_c92f3383a1a91ea7.txt"
+    target = corpus_dir / "003_c92f3383a1a91ea7.txt"
     target.write_text(target.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
 
     def crash(*_: Any, **__: Any) -> None:
@@ -108,10 +100,10 @@ def test_a_crash_mid_ingest_leaves_the_published_version_whole(settings: Setting
 
     monkeypatch.setattr(search_files, "write", crash)
     with pytest.raises(KeyboardInterrupt):
-        _ingest(settings, corpus)
+        _ingest(settings, corpus_dir)
     assert _snapshot(settings) == before  # the hard-linked shards were never written through
     monkeypatch.undo()
-    report = _ingest(settings, corpus)
+    report = _ingest(settings, corpus_dir)
     assert {aid for aid, c in report.articles.items() if c.added} == {"does-running-help-hamstrings"}
 
 
@@ -141,7 +133,7 @@ class _Helper:
 
 
 def test_an_update_hands_only_its_new_texts_to_the_helper_and_publishes_a_fresh_builds_index(
-        settings: Settings, corpus: Path, tmp_path: Path) -> None:
+        settings: Settings, corpus_dir: Path, tmp_path: Path) -> None:
     helpers: list[_Helper] = []
 
     class Deferred(SentenceEmbeddings):
@@ -150,17 +142,17 @@ def test_an_update_hands_only_its_new_texts_to_the_helper_and_publishes_a_fresh_
             return helpers[-1]
 
     model = HashingModel()
-    s = settings.model_copy(update={"corpus_dir": corpus})
+    s = settings.model_copy(update={"corpus_dir": corpus_dir})
     run_ingest(s, embeddings_factory=lambda name, batch: Deferred(name, batch, model=model))
     assert helpers == []  # a first build embeds everything here, with a progress bar
-    target = corpus / "003_c92f3383a1a91ea7.txt"
+    target = corpus_dir / "003_c92f3383a1a91ea7.txt"
     line = "Hamstring curls twice a week help runners."
     target.write_text(target.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
     run_ingest(s, embeddings_factory=lambda name, batch: Deferred(name, batch, model=model))
     assert len(helpers) == 1 and helpers[0].waited and helpers[0].closed
     assert line in helpers[0].texts and all(line in t for t in helpers[0].texts)  # the rest was reused
     fresh = settings.model_copy(update={"data_dir": tmp_path / "fresh"})
-    _ingest(fresh, corpus)
+    _ingest(fresh, corpus_dir)
     assert _snapshot(settings) == _snapshot(fresh)
 
 
