@@ -117,7 +117,7 @@ class Passage:
     end: int
 
 
-def _holders(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[int, set[int]]:
+def span_holders(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]) -> dict[int, set[int]]:
     """Passage index -> the gold spans it stands for: those it holds at least half of."""
     owners: dict[int, set[int]] = {}
     for gi, (aid, gs, ge) in enumerate(gold):
@@ -135,7 +135,7 @@ def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int
     units. A passage holding several spans emits them at successive ranks, which is right for nDCG's
     discount but not for recall at a cut-off: see ``gold_ranks``.
     """
-    owners = _holders(passages, gold)
+    owners = span_holders(passages, gold)
     run: dict[str, float] = {}
     emitted: set[int] = set()
     rank = 0
@@ -154,7 +154,7 @@ def gold_ranks(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]
     """For each gold span, the rank (from 0, counting distinct passages) of the first passage that
     holds it, or None. Recall@k is the share of spans ranked below k: one passage holding two spans
     retrieves both at its own rank."""
-    owners = _holders(passages, gold)
+    owners = span_holders(passages, gold)
     ranks: list[int | None] = [None] * len(gold)
     seen: dict[str, int] = {}
     for pi, p in enumerate(passages):

@@ -2,7 +2,11 @@
 
     python -m evals.tune retrieval               # fusion, weights
     python -m evals.tune answering               # selection thresholds and budgets
+    python -m evals.tune ranking [OUT.json]      # fit the chunk-ranking weights (default artifacts/ranking.json)
     python -m evals.tune selection [OUT.json]    # fit the unit-selection weights (default artifacts/selection.json)
+
+Fit in this order: ranking on the tuned retrieval, then selection (one of its features is the chunk's
+rank), then the answering budgets.
 
 Prints one line per setting, best last; the chosen values become the defaults in
 service/answering/retrieval.py (RetrievalParams) and service/answering/compose.py (AnswerParams).
@@ -24,6 +28,7 @@ from ingest.settings import Settings, load_settings
 from service.answering.answerer import ExtractiveAnswerer
 from service.answering.engine import Engine
 from service.answering.query import Turn
+from service.answering.ranking import RANKING_FEATURES, RankingModel
 from service.answering.rerank import SentenceReranker
 from service.answering.retrieval import RetrievalParams
 from service.answering.selection import FEATURES, SelectionModel
@@ -74,14 +79,16 @@ def tune_answering(engine: Engine, settings: Settings) -> None:
               f"crec={m['citations']['citation_recall']:.3f} hygiene={m['hygiene_defects']}")
 
 
-def fit(engine: Engine, out: Path) -> None:
+def fit(engine: Engine, what: str, out: Path) -> None:
+    from evals.rank_fit import fit_ranking
     from evals.select_fit import fit_selection
 
-    _, summary = fit_selection(engine, load_items("dev"))
+    fitter = fit_ranking if what == "ranking" else fit_selection
+    _, summary = fitter(engine, load_items("dev"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("coef", "features")}))
-    print(f"wrote {out}; ship it by copying it to service/answering/selection.json and committing")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("coef", "features", "mean", "scale")}))
+    print(f"wrote {out}; ship it by copying it to service/answering/{what}.json and committing")
 
 
 def main() -> None:
@@ -89,11 +96,13 @@ def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else "retrieval"
     # Fitting the selection weights must not need the weights it replaces (they may be stale).
     neutral = SelectionModel(tuple(0.0 for _ in FEATURES), 0.0, "neutral") if what == "selection" else None
-    engine = Engine.load(settings, selection=neutral)
+    zeros = tuple(0.0 for _ in RANKING_FEATURES)
+    unranked = RankingModel(zeros, tuple(1.0 for _ in zeros), zeros, 0.0, "neutral") if what == "ranking" else None
+    engine = Engine.load(settings, selection=neutral, ranking=unranked)
     if what == "retrieval":
         tune_retrieval(engine)
-    elif what == "selection":
-        fit(engine, Path(sys.argv[2]) if len(sys.argv) > 2 else Path("artifacts/selection.json"))
+    elif what in ("selection", "ranking"):
+        fit(engine, what, Path(sys.argv[2]) if len(sys.argv) > 2 else Path(f"artifacts/{what}.json"))
     else:
         tune_answering(engine, settings)
 

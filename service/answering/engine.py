@@ -48,7 +48,8 @@ from service.answering.provenance import (
     RetrievedChunk,
 )
 from service.answering.query import Query, Turn, analyse
-from service.answering.rerank import CrossEncoderReranker, Reranker, SentenceReranker
+from service.answering.ranking import RankingModel
+from service.answering.rerank import CrossEncoderReranker, LearnedReranker, Reranker, SentenceReranker
 from service.answering.retrieval import Hit, RetrievalParams, SearchIndex
 from service.answering.selection import SelectionModel
 from service.answering.units import Candidate
@@ -199,6 +200,7 @@ class Engine:
         answering: AnswerParams | None = None,
         calibration: Calibration | None = None,
         selection: SelectionModel | None = None,
+        ranking: RankingModel | None = None,
     ) -> Engine:
         """Open the committed index and load the models; raises IndexMissing / ModelMismatch / ModelMissing.
         ``embeddings`` is the seam for another model (tests pass a deterministic one)."""
@@ -211,7 +213,8 @@ class Engine:
             embeddings.model  # noqa: B018 -- load now: /readyz means ready
             embeddings.encode_on_one_thread()
             retrieval = retrieval or RetrievalParams()
-            reranker: Reranker = SentenceReranker(retrieval.sentence_weight)
+            reranker: Reranker = LearnedReranker(ranking or RankingModel.load(),
+                                                 SentenceReranker(retrieval.sentence_weight))
             if settings.reranker_model:
                 reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
             answerer: Answerer = ExtractiveAnswerer(answering, selection)
@@ -301,6 +304,10 @@ class Engine:
     @property
     def calibration(self) -> Calibration:
         return self._calibration
+
+    @property
+    def retrieval(self) -> RetrievalParams:
+        return self._retrieval
 
     @property
     def answering(self) -> AnswerParams:

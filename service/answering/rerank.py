@@ -1,5 +1,6 @@
-"""Order retrieval candidates. The default needs no extra model: a chunk is as good as its fused
-score plus its best single sentence. A CrossEncoder can be plugged in instead."""
+"""Order retrieval candidates. The default needs no extra model: a chunk's fused score plus its best
+single sentence gives a hand-set order, which weights learned on the dev split then refine
+(``ranking.py``). A CrossEncoder can be plugged in instead."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from service.answering.query import Query
+from service.answering.ranking import RankingModel, ranking_features
 from service.answering.retrieval import Hit, SearchIndex
 
 
@@ -27,13 +29,37 @@ class SentenceReranker:
         self.weight = weight
 
     def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
-        for h in hits:
-            sims = index.sentence_sims(h.index, qvec)
+        return self.order(hits, [index.sentence_sims(h.index, qvec) for h in hits])
+
+    def order(self, hits: list[Hit], sentence_sims: list[np.ndarray]) -> list[Hit]:
+        for h, sims in zip(hits, sentence_sims, strict=True):
             if len(sims):
                 h.best_sentence = int(np.argmax(sims))
                 h.best_sentence_cos = float(sims[h.best_sentence])
             h.score = h.fused + self.weight * h.best_sentence_cos
         return sorted(hits, key=lambda h: -h.score)
+
+
+class LearnedReranker:
+    """The hand-set order refined by learned weights: a chunk's score becomes the fitted chance that it
+    holds the answer (``ranking.RankingModel``), so the score /search reports reads as one."""
+
+    name = "learned"
+
+    def __init__(self, model: RankingModel, base: SentenceReranker) -> None:
+        self.model = model
+        self.base = base
+
+    def rerank(self, query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex) -> list[Hit]:
+        if not hits:
+            return hits
+        sims = {h.index: index.sentence_sims(h.index, qvec) for h in hits}
+        ordered = self.base.order(hits, [sims[h.index] for h in hits])
+        x = ranking_features(query, ordered, [sims[h.index] for h in ordered])
+        for h, p in zip(ordered, self.model.probability(x), strict=True):
+            h.extra["hand_set"] = h.score
+            h.score = float(p)
+        return sorted(ordered, key=lambda h: -h.score)
 
 
 class CrossEncoderReranker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,10 +54,11 @@ _ORDER = re.compile(r"\b(before|after|first|then|than|rather|different days|sepa
 _DEFINES = re.compile(r"\b(is|are|refers to|means|—|involves?)\b", re.I)
 
 
-def lexical_support(query: Query, own_terms: set[str], text: str) -> float:
+def lexical_support(query: Query, own_terms: set[str], text: str, text_stems: AbstractSet[str] | None = None) -> float:
     """How much of the question a text speaks to: half its own words, half its lexicon concepts
-    (a sentence naming "gluteus maximus" speaks to a question about the "butt")."""
-    sent = stems(text)
+    (a sentence naming "gluteus maximus" speaks to a question about the "butt"). ``text_stems``:
+    ``stems(text)``, when the caller has it already."""
+    sent = stems(text) if text_stems is None else text_stems
     own = len(own_terms & sent) / len(own_terms) if own_terms else 0.0
     if not query.concepts:
         return own

@@ -77,7 +77,8 @@ class SearchResult(BaseModel):
     title: str
     section: str
     text: str
-    score: float
+    score: float = Field(description="How likely the passage holds the answer, 0 to 1 (the ranking fitted on the "
+                              "dev split; a CrossEncoder's own score when one is configured).")
 
 
 class SearchResponse(BaseModel):

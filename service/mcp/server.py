@@ -58,7 +58,8 @@ class Passage(BaseModel):
     title: str
     section: str = Field(description="The heading trail, 'A > B'.")
     text: str = Field(description="Verbatim article text.")
-    score: float
+    score: float = Field(description="How likely the passage holds the answer, 0 to 1 (the ranking fitted on the "
+                              "dev split; a CrossEncoder's own score when one is configured).")
 
 
 class SearchResults(BaseModel):

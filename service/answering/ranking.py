@@ -1,0 +1,117 @@
+"""Ordering retrieved chunks by weights learned from the dev split: the features, and the model. Pure,
+apart from reading the weights file.
+
+The hand-set order (fused score plus the best sentence's cosine, ``rerank.SentenceReranker``) is one
+signal among several a reader uses to judge a passage: whether its heading names what was asked,
+whether it is a list when a set was asked for, whether it opens the article. ``python -m evals.tune
+ranking`` fits a logistic regression on the dev split (which candidates hold gold evidence), and the
+shipped weights are ``ranking.json`` beside this module, versioned like ``selection.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from service.answering.query import Query
+from service.answering.retrieval import Hit
+from service.answering.selection import lexical_support
+from service.answering.text import stem, stems
+
+SHIPPED_RANKING = Path(__file__).with_name("ranking.json")
+RANKING_FEATURES = (
+    "dense",  # the chunk's cosine to the question
+    "keyword",  # BM25, relative to the best candidate's
+    "best_sentence",  # the cosine of its best, second best and best three sentences
+    "second_sentence",
+    "top3_sentences",
+    "base_gap",  # the hand-set score minus the best candidate's
+    "base_rank",  # log(1 + rank) in the hand-set order
+    "focus_in_heading",  # share of the focus terms in the section trail
+    "focus_in_text",
+    "question_in_text",  # share of the question's content words in the chunk
+    "lexical",  # the question's words and lexicon concepts in the heading and text
+    "article_opening",  # the article's first chunk (an introduction)
+    "words",  # length / 100
+    "kind_list",
+    "kind_faq",
+    "kind_table",
+    "set_list",  # a set was asked for and the chunk is a list or table
+    "procedure_steps",  # a procedure was asked for and the chunk is a list or has numbered steps
+    "definition_opens",  # a definition was asked for and the focus is named in the chunk's opening
+    "focus_in_title",
+)
+_STEPS = re.compile(r"(?m)^\s*(\d+[.)]|step\b)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _terms(text: str) -> frozenset[str]:
+    # A chunk is a candidate for many questions: stem its heading, text and title once, not per request.
+    return frozenset(stems(text))
+
+
+def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[np.ndarray]) -> np.ndarray:
+    """One row per hit, columns as ``RANKING_FEATURES``. ``hits`` are in the hand-set order, with their
+    fused and hand-set scores; ``sentence_sims`` are each hit's sentence cosines (any order)."""
+    focus = {stem(w) for w in query.focus}
+    own = {stem(w) for w in query.content}
+    best_keyword = max((h.keyword for h in hits), default=0.0) or 1.0
+    top = hits[0].score if hits else 0.0
+    rows = []
+    for rank, (h, sims) in enumerate(zip(hits, sentence_sims, strict=True)):
+        chunk = h.chunk
+        top3 = np.sort(sims)[::-1][:3] if len(sims) else np.zeros(1)
+        heading, text = _terms(" ".join(chunk.section)), _terms(chunk.text)
+        rows.append([
+            h.dense,
+            h.keyword / best_keyword,
+            float(top3[0]),
+            float(top3[1] if len(top3) > 1 else top3[0]),
+            float(np.mean(top3)),
+            h.score - top,
+            float(np.log1p(rank)),
+            len(focus & heading) / len(focus) if focus else 0.0,
+            len(focus & text) / len(focus) if focus else 0.0,
+            len(own & text) / len(own) if own else 0.0,
+            lexical_support(query, own, f"{' '.join(chunk.section)} {chunk.text}", heading | text),
+            float(chunk.position == 0),
+            len(chunk.text.split()) / 100.0,
+            float(chunk.kind == "list"),
+            float(chunk.kind == "faq"),
+            float(chunk.kind == "table"),
+            float(query.answer_type == "set" and chunk.kind in ("list", "table")),
+            float(query.answer_type == "procedure" and (chunk.kind == "list" or bool(_STEPS.search(chunk.text)))),
+            float(query.answer_type == "definition" and bool(focus & _terms(" ".join(chunk.text.split()[:10])))),
+            float(bool(focus & _terms(chunk.title))),
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(hits), len(RANKING_FEATURES))
+
+
+@dataclass(frozen=True)
+class RankingModel:
+    """A logistic regression over standardised features: the chance a chunk holds the answer."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    source: str = "ranking.json"
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED_RANKING) -> RankingModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != RANKING_FEATURES:
+            raise ValueError(f"{path} was fitted on other features — refit it: python -m evals.tune ranking")
+        mean, scale, coef = (tuple(float(v) for v in data[k]) for k in ("mean", "scale", "coef"))
+        return cls(mean, scale, coef, float(data["intercept"]), path.name)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return p
