@@ -7,10 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from service.answering.compose import AnswerParams, gather, select
+from service.answering.citations import Unit
+from service.answering.compose import AnswerParams, already_quoted, gather, select
 from service.answering.query import Query
 from service.answering.question import AnswerType
 from service.answering.retrieval import Hit, SearchIndex
+from service.answering.units import Candidate
 
 MUSCLES = "what-muscles-does-running-work"
 
@@ -58,3 +60,59 @@ def test_the_most_likely_unit_opens_the_answer_and_its_passage_stays_together(in
     # The glutes passage ranked second in retrieval, but its unit is the likeliest: it opens, in the
     # article's order with its other unit, and the hip flexors unit follows.
     assert [id(c) for c in chosen] == [id(early), id(late), id(in_hip)]
+
+
+def test_a_sentence_inside_a_chosen_quote_is_already_quoted(index: SearchIndex) -> None:
+    # The referral to a physical therapist is added after the answer is chosen; in the knee section it
+    # is the last sentence of a quote the answer may already hold, and must not be said twice.
+    knee = hits_of(index, "strength-exercises-for-runners", "Knee Exercises for Runners")
+    hit = next(h for h in knee if "physical therapist" in h.chunk.text)
+    spans = hit.chunk.sentences
+    last = next(i for i, (s, e) in enumerate(spans) if "physical therapist" in hit.chunk.text[s:e])
+    assert last >= 2
+
+    def unit(first: int, end: int) -> Unit:
+        return Unit(hit.chunk.text[spans[first][0]:spans[end][1]], hit, spans[first][0], spans[end][1], 0.0, 0)
+
+    referral = unit(last, last)
+    assert already_quoted(referral, [unit(last - 2, last)])  # the end of a three-sentence quote
+    assert already_quoted(referral, [unit(last, last)])
+    assert not already_quoted(referral, [unit(0, last - 1)])  # the sentences before it only
+    assert not already_quoted(referral, [])
+
+
+def test_a_verdict_on_another_faq_question_does_not_answer_a_yes_no_question(index: SearchIndex) -> None:
+    can = hits_of(index, "can-runners-build-muscle", "FAQ: Can Runners Build Muscle?")
+
+    def verdicts(focus: list[str]) -> set[str]:
+        cands, _ = gather(replace(asking("yes_no"), focus=focus), can, index, AnswerParams())
+        return {c.parts[0][:30] for c in cands if c.opens_with_verdict}
+
+    assert "Yes — for both muscle building" in verdicts(["lift", "weights"])  # "Should runners lift weights?"
+    # "do I need a running coach?": no FAQ here asks about a coach, so no "Yes —" answers it
+    assert verdicts(["coach"]) == set()
+    assert "Yes — for both muscle building" in verdicts([])  # no focus: nothing to judge the FAQ by
+
+
+def test_a_set_spread_over_child_sections_is_answered_by_each_member(index: SearchIndex) -> None:
+    hips = "hip-strengthening-exercises-for-runners"
+    parent = hits_of(index, hips, "Are Your Hips Weak?")
+    bridge = hits_of(index, hips, "Hip Bridge Test")
+    squat = hits_of(index, hips, "The Standing Deep Squat Test")
+
+    def answer(content: list[str]) -> list[Candidate]:
+        query = replace(asking("set"), content=content)
+        cands, _ = gather(query, parent + bridge + squat, index, AnswerParams(chunks_considered=3))
+        # The parent's introduction ("…two simple tests you can try at home") is the likeliest unit.
+        probs = np.array([0.9 if c.hit.chunk_id == parent[0].chunk_id and c.first == 0 else 0.05 for c in cands])
+        return select(query, cands, probs, AnswerParams())
+
+    chosen = answer(["home", "tests", "weak", "hips"])
+    sections = [c.hit.chunk.section[-1] for c in chosen]
+    assert sections[0] == "Are Your Hips Weak?"
+    # each test, by its section's opening sentence, though far less likely than the introduction
+    assert {"Hip Bridge Test", "The Standing Deep Squat Test"} <= set(sections)
+    assert all(c.first == 0 for c in chosen if c.hit.chunk.section[-1] != "Are Your Hips Weak?")
+    assert sum(c.words for c in chosen) <= AnswerParams().set_words
+    # The child headings don't name what this question asks for: they are not its members.
+    assert [c.hit.chunk.section[-1] for c in answer(["pain", "physical", "therapist"])] == ["Are Your Hips Weak?"]

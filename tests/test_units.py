@@ -64,6 +64,23 @@ def test_a_teaser_that_only_announces_the_article_is_in_no_unit(units_of) -> Non
     assert any(c.text.startswith("Understanding the muscles used in running") for c in opening)
 
 
+def test_the_authors_own_set_up_is_in_no_unit(units_of) -> None:
+    opening = units_of("does-running-help-hamstrings", "")
+    said = " ".join(c.text for c in opening)
+    # "As a passionate runner, I have always been curious...", "I have often wondered whether...",
+    # "...I am excited to share the insights I have gained": what the article will say, not what it says.
+    assert "I have always been curious" not in said
+    assert "I have often wondered" not in said
+    assert "I am excited to share" not in said
+
+
+def test_a_verdict_names_the_question_it_answers(units_of) -> None:
+    can = units_of("can-runners-build-muscle", "FAQ: Can Runners Build Muscle?")
+    verdict = next(c for c in can if c.parts[0].startswith("Yes — for both muscle building"))
+    assert verdict.own_question.endswith("?") and "lift" in verdict.own_question.lower()
+    assert not any(c.own_question for c in units_of("what-muscles-does-running-work", "") if c.first == 0)
+
+
 def test_units_opening_with_an_faq_verdict_are_known(units_of) -> None:
     faq = units_of("what-muscles-does-running-work", "FAQ: What Muscles Does Running Work?")
     verdicts = {c.parts[0] for c in faq if c.opens_with_verdict}

@@ -9,6 +9,7 @@ Every unit quotes the exact article span it shows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,8 @@ from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
 from service.answering.selection import SelectionModel, features
-from service.answering.units import Candidate, candidates
+from service.answering.text import stem, stems
+from service.answering.units import VARIATION_HEADING, Candidate, candidates
 
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
@@ -72,6 +74,12 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
     if query.answer_type != "yes_no":
         # "Yes — for both..." answers the FAQ's question, not this one; the window after it may answer.
         cands = [c for c in cands if not c.opens_with_verdict]
+    else:
+        # A verdict answers the reader's yes/no question only if the FAQ asked about the same thing:
+        # "Yes — lower body muscles are developed by running" does not answer "do I need a coach?".
+        focus = {stem(w) for w in query.focus}
+        cands = [c for c in cands
+                 if not (c.opens_with_verdict and focus and c.own_question and not focus & stems(c.own_question))]
     return cands, considered[0].score
 
 
@@ -85,6 +93,38 @@ def score_candidates(
     return cands, model.probability(features(query, qvec, cands, top_score))
 
 
+def _members(query: Query, chosen: list[Candidate], cands: list[Candidate], order: np.ndarray, room: int,
+             redundancy: float) -> int:
+    """A set spread over sections: when the best unit's section introduces child sections ("Are Your Hips
+    Weak?" > "Hip Bridge Test", "The Standing Deep Squat Test") or is one of them, and their headings
+    name what was asked for ("which tests…"), each one's likeliest unit is a member of the set. Adds
+    them to ``chosen`` within ``room`` words; returns the words added."""
+    section = chosen[0].hit.chunk.section
+    asked = {stem(w) for w in query.content}
+
+    def member(sec: tuple[str, ...]) -> bool:
+        related = (len(sec) == len(section) + 1 and sec[:-1] == section) or (
+            len(sec) == len(section) >= 2 and sec[:-1] == section[:-1] and sec != section)
+        return related and not VARIATION_HEADING.match(sec[-1]) and bool(asked & stems(sec[-1]))
+
+    # Each member's units, likeliest first; members in the order of their likeliest unit.
+    by_member: dict[tuple[str, ...], list[Candidate]] = {}
+    for i in order[1:]:
+        c = cands[int(i)]
+        if member(c.hit.chunk.section):
+            by_member.setdefault(c.hit.chunk.section, []).append(c)
+    added = 0
+    for n, units in enumerate(by_member.values()):
+        share = (room - added) // (len(by_member) - n)  # every member gets a fair part of what is left
+        fitting = [c for c in units if c.words <= share and not _repeats(c, chosen, redundancy)]
+        # a section's opening introduces its member ("The hip bridge test is a good way to…")
+        pick = next((c for c in fitting if c.first == 0), fitting[0] if fitting else None)
+        if pick is not None:
+            chosen.append(pick)
+            added += pick.words
+    return added
+
+
 def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams) -> list[Candidate]:
     """The most likely unit, then others nearly as likely that add something new, within the budget;
     in the order they are shown."""
@@ -95,6 +135,8 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
     chosen = [cands[int(order[0])]]
     used = chosen[0].words
     limit = budget(query, params)
+    if query.answer_type == "set":
+        used += _members(query, chosen, cands, order, limit - used, params.redundancy)
     for i in order[1:]:
         c = cands[int(i)]
         if len(chosen) >= params.max_units or probs[i] < max(params.min_probability, params.keep_ratio * best):
@@ -144,3 +186,11 @@ def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | 
     hit = Hit(ci, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0, score=0.0)
     s, e = sc.chunk.sentences[si]
     return Unit(sc.chunk.text[s:e].strip(), hit, s, e, float(index.sentence_sims(ci, qvec)[si]), rank=99)
+
+
+def already_quoted(unit: Unit, units: Sequence[Unit]) -> bool:
+    """Whether one of ``units`` already quotes part of ``unit``'s span: the referral is added after the
+    answer is chosen, and must not repeat a sentence the answer holds inside a longer quote."""
+    a, b = unit.hit.chunk.start + unit.start, unit.hit.chunk.start + unit.end
+    return any(u.hit.chunk.article_id == unit.hit.chunk.article_id
+               and u.hit.chunk.start + u.start < b and a < u.hit.chunk.start + u.end for u in units)

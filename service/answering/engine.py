@@ -37,7 +37,7 @@ from service.answering.abstain import (
 )
 from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
 from service.answering.citations import Citation, Renderer
-from service.answering.compose import AnswerParams, gather, referral_unit
+from service.answering.compose import AnswerParams, already_quoted, gather, referral_unit
 from service.answering.guard import is_injection
 from service.answering.provenance import (
     DeclineReason,
@@ -403,9 +403,7 @@ class Engine:
                 yield Piece(*renderer.add(item))
         assert draft is not None
         referral = referral_unit(query, qvec, self._index)
-        if referral is not None and not any(
-            u.hit.chunk_id == referral.hit.chunk_id and u.start == referral.start for u in draft.units
-        ):
+        if referral is not None and not already_quoted(referral, draft.units):
             yield Piece(*renderer.add(referral))  # pain or injury: the articles' own advice to see a professional
         rendered = renderer.rendered()
         yield ChatResult(

@@ -28,9 +28,13 @@ PRONOUN_START = re.compile(
 )  # a pronoun that needs a referent; an expletive "It may be hard to..." does not
 ANNOUNCES = re.compile(
     r"^(here (are|is)|here's|below\b|the following|in this article|this article|read (this|the)|let's|we('ll| will)|"
-    r"(learn|discover|find out) (what|how|why|which|about)\b)",
+    r"(learn|discover|find out) (what|how|why|which|about)\b|"
+    # the author's own set-up: "As a passionate runner, I have always been curious about...", "I am
+    # excited to share the insights I have gained"
+    r"([^.?!]{0,80}, )?i( have|'ve| had)?( always| often)? (been curious|wondered|wonder)\b|"
+    r"([^.?!]{0,80}, )?i( am|'m) (excited|happy|thrilled|going|here) to (share|explain|tell|discuss|show)\b)",
     re.IGNORECASE,
-)  # a lead-in or an article's teaser: it announces content and says none
+)  # a lead-in, an article's teaser or its author's set-up: it announces content and says none
 YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
@@ -78,6 +82,17 @@ class Candidate:
         chunk = self.hit.chunk
         after_question = self.first > 0 and _sentence(chunk, self.first - 1).endswith("?")
         return after_question and len(self.parts[0].split()) <= 4
+
+    @property
+    def own_question(self) -> str:
+        """The article's question this unit follows, when it answers one: the sentence before it, or a
+        heading that asks ("" when neither does)."""
+        chunk = self.hit.chunk
+        if self.first > 0 and (before := _sentence(chunk, self.first - 1)).endswith("?"):
+            return before
+        if chunk.section and chunk.section[-1].rstrip().endswith("?"):
+            return chunk.section[-1].strip()
+        return ""
 
     @property
     def in_variation(self) -> bool:
