@@ -95,3 +95,11 @@ def test_a_sentence_that_refers_back_is_quoted_with_what_it_refers_to(units_of) 
     these = [c for c in hips if "should include all these movements" in c.text]
     assert these  # quoted, but never as its own opening: "these movements" are in the sentence before
     assert all(c.text.startswith("The hips include many muscles that control movement") for c in these)
+
+
+def test_a_step_that_continues_the_one_before_never_opens_a_unit(units_of) -> None:
+    squat = units_of("hip-strengthening-exercises-for-runners", "The Standing Deep Squat Test")
+    assert not any(c.parts[0].startswith("From there") for c in squat)
+    # it is quoted with the step it continues
+    assert any(c.parts[0] == "Squat down as far as you can." and len(c.parts) > 1
+               and c.parts[1].startswith("From there") for c in squat)

@@ -38,9 +38,10 @@ ANNOUNCES = re.compile(
 YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
-    r"|the same|all these|the above)\b",
+    r"|the same|all these|the above)\b|^(?:from there|after that|afterwards?|then|next)\b",
     re.IGNORECASE,
-)  # "found this muscle to be...", "include all these movements": the referent is in an earlier sentence
+)  # "found this muscle to be...", "include all these movements", "From there, see if...": the referent
+#    (or the step before) is in an earlier sentence
 NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 HEADING_NUMBER = re.compile(r"^\d{1,2}\.\s+")
 VARIATION_HEADING = re.compile(r"^challenge yourself\b", re.IGNORECASE)
