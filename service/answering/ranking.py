@@ -11,6 +11,7 @@ shipped weights are ``ranking.json`` beside this module, versioned like ``select
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.models import Chunk
 from service.answering.query import Query
 from service.answering.retrieval import Hit
 from service.answering.selection import lexical_support
@@ -50,10 +52,28 @@ RANKING_FEATURES = (
 _STEPS = re.compile(r"(?m)^\s*(\d+[.)]|step\b)", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class _Static:
+    """What a chunk contributes to its features whatever the question."""
+
+    heading: frozenset[str]
+    text: frozenset[str]
+    both: frozenset[str]
+    opening: frozenset[str]  # its first ten words
+    title: frozenset[str]
+    lowered: str  # heading and text, lower case
+    words: int
+    has_steps: bool
+
+
 @lru_cache(maxsize=4096)
-def _terms(text: str) -> frozenset[str]:
-    # A chunk is a candidate for many questions: stem its heading, text and title once, not per request.
-    return frozenset(stems(text))
+def _static(chunk: Chunk) -> _Static:
+    # A chunk is a candidate for many questions: stem and measure it once, not per request.
+    heading, text = frozenset(stems(" ".join(chunk.section))), frozenset(stems(chunk.text))
+    split = chunk.text.split()
+    return _Static(heading, text, heading | text, frozenset(stems(" ".join(split[:10]))),
+                   frozenset(stems(chunk.title)), f"{' '.join(chunk.section)} {chunk.text}".lower(), len(split),
+                   bool(_STEPS.search(chunk.text)))
 
 
 def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[np.ndarray]) -> np.ndarray:
@@ -65,30 +85,29 @@ def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[
     top = hits[0].score if hits else 0.0
     rows = []
     for rank, (h, sims) in enumerate(zip(hits, sentence_sims, strict=True)):
-        chunk = h.chunk
-        top3 = np.sort(sims)[::-1][:3] if len(sims) else np.zeros(1)
-        heading, text = _terms(" ".join(chunk.section)), _terms(chunk.text)
+        chunk, st = h.chunk, _static(h.chunk)
+        top3 = sorted(sims.tolist(), reverse=True)[:3] or [0.0]
         rows.append([
             h.dense,
             h.keyword / best_keyword,
-            float(top3[0]),
-            float(top3[1] if len(top3) > 1 else top3[0]),
-            float(np.mean(top3)),
+            top3[0],
+            top3[1] if len(top3) > 1 else top3[0],
+            sum(top3) / len(top3),
             h.score - top,
-            float(np.log1p(rank)),
-            len(focus & heading) / len(focus) if focus else 0.0,
-            len(focus & text) / len(focus) if focus else 0.0,
-            len(own & text) / len(own) if own else 0.0,
-            lexical_support(query, own, f"{' '.join(chunk.section)} {chunk.text}", heading | text),
+            math.log1p(rank),
+            len(focus & st.heading) / len(focus) if focus else 0.0,
+            len(focus & st.text) / len(focus) if focus else 0.0,
+            len(own & st.text) / len(own) if own else 0.0,
+            lexical_support(query, own, st.lowered, st.both),
             float(chunk.position == 0),
-            len(chunk.text.split()) / 100.0,
+            st.words / 100.0,
             float(chunk.kind == "list"),
             float(chunk.kind == "faq"),
             float(chunk.kind == "table"),
             float(query.answer_type == "set" and chunk.kind in ("list", "table")),
-            float(query.answer_type == "procedure" and (chunk.kind == "list" or bool(_STEPS.search(chunk.text)))),
-            float(query.answer_type == "definition" and bool(focus & _terms(" ".join(chunk.text.split()[:10])))),
-            float(bool(focus & _terms(chunk.title))),
+            float(query.answer_type == "procedure" and (chunk.kind == "list" or st.has_steps)),
+            float(query.answer_type == "definition" and bool(focus & st.opening)),
+            float(bool(focus & st.title)),
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(hits), len(RANKING_FEATURES))
 
