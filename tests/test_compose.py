@@ -116,3 +116,18 @@ def test_a_set_spread_over_child_sections_is_answered_by_each_member(index: Sear
     assert sum(c.words for c in chosen) <= AnswerParams().set_words
     # The child headings don't name what this question asks for: they are not its members.
     assert [c.hit.chunk.section[-1] for c in answer(["pain", "physical", "therapist"])] == ["Are Your Hips Weak?"]
+
+
+def test_an_articles_introduction_has_no_members_and_no_other_article_lends_any(index: SearchIndex) -> None:
+    intro = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
+             if sc.chunk.article_id == "hip-strengthening-exercises-for-runners" and not sc.chunk.section]
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    faq = hits_of(index, MUSCLES, "FAQ: What Muscles Does Running Work?")
+    query = replace(asking("set"), content=["muscles", "running"])
+    cands, _ = gather(query, intro + glance + faq, index, AnswerParams(chunks_considered=4))
+    probs = np.array([0.9 if c.hit.chunk_id == intro[0].chunk_id else 0.05 for c in cands])
+    assert any(c.hit.chunk.article_id == MUSCLES for c in cands)  # their headings name "muscles", "running"
+
+    chosen = select(query, cands, probs, AnswerParams())
+
+    assert {c.hit.chunk_id for c in chosen} == {intro[0].chunk_id}

@@ -12,7 +12,7 @@ import pytest
 from evals.dataset import load_items
 from evals.rank_fit import Labelled, fit_ranking, ranked_metrics
 from service.answering.query import Query
-from service.answering.ranking import RANKING_FEATURES, RankingModel, ranking_features
+from service.answering.ranking import RANKING_FEATURES, SHIPPED_RANKING, RankingModel, ranking_features
 from service.answering.rerank import LearnedReranker, SentenceReranker
 from service.answering.retrieval import Hit, SearchIndex
 
@@ -89,13 +89,14 @@ def test_weights_that_learned_nothing_keep_the_hand_set_order(index: SearchIndex
     neutral = RankingModel(zeros, tuple(1.0 for _ in zeros), zeros, 0.0)
     expected = [h.chunk_id for h in SentenceReranker(0.5).order(list(hits), [np.zeros(1)] * len(hits))]
 
-    ranked = LearnedReranker(neutral, SentenceReranker(0.5)).rerank(asking_for_muscles(), qvec, hits, index)
+    # handed over in the reverse order: the hand-set order is made again, and nothing learned moves it
+    ranked = LearnedReranker(neutral, SentenceReranker(0.5)).rerank(asking_for_muscles(), qvec, hits[::-1], index)
 
     assert [h.chunk_id for h in ranked] == expected
 
 
 def test_a_weights_file_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
-    shipped = json.loads(Path("service/answering/ranking.json").read_text(encoding="utf-8"))
+    shipped = json.loads(SHIPPED_RANKING.read_text(encoding="utf-8"))
     stale = tmp_path / "ranking.json"
     stale.write_text(json.dumps(shipped | {"features": shipped["features"][:-1]}), encoding="utf-8")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ingest.models import Chunk
 from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
@@ -80,7 +81,7 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
         focus = {stem(w) for w in query.focus}
         cands = [c for c in cands
                  if not (c.opens_with_verdict and focus and c.own_question and not focus & stems(c.own_question))]
-    return cands, considered[0].score
+    return cands, considered[0].extra.get("hand_set", considered[0].score)
 
 
 def score_candidates(
@@ -94,28 +95,34 @@ def score_candidates(
 
 
 def _members(query: Query, chosen: list[Candidate], cands: list[Candidate], order: np.ndarray, room: int,
-             redundancy: float) -> int:
+             redundancy: float, max_units: int) -> int:
     """A set spread over sections: when the best unit's section introduces child sections ("Are Your Hips
     Weak?" > "Hip Bridge Test", "The Standing Deep Squat Test") or is one of them, and their headings
     name what was asked for ("which tests…"), each one's likeliest unit is a member of the set. Adds
-    them to ``chosen`` within ``room`` words; returns the words added."""
-    section = chosen[0].hit.chunk.section
+    them (of one article, at most ``max_units - 1``) to ``chosen`` within ``room`` words; returns the
+    words added."""
+    article, section = chosen[0].hit.chunk.article_id, chosen[0].hit.chunk.section
+    if not section:
+        return 0  # an article's introduction: its sections are the article, not the members of a set
     asked = {stem(w) for w in query.content}
 
-    def member(sec: tuple[str, ...]) -> bool:
+    def member(chunk: Chunk) -> bool:
+        sec = chunk.section
         related = (len(sec) == len(section) + 1 and sec[:-1] == section) or (
             len(sec) == len(section) >= 2 and sec[:-1] == section[:-1] and sec != section)
-        return related and not VARIATION_HEADING.match(sec[-1]) and bool(asked & stems(sec[-1]))
+        return (chunk.article_id == article and related and not VARIATION_HEADING.match(sec[-1])
+                and bool(asked & stems(sec[-1])))
 
     # Each member's units, likeliest first; members in the order of their likeliest unit.
     by_member: dict[tuple[str, ...], list[Candidate]] = {}
     for i in order[1:]:
         c = cands[int(i)]
-        if member(c.hit.chunk.section):
+        if member(c.hit.chunk):
             by_member.setdefault(c.hit.chunk.section, []).append(c)
+    members = list(by_member.values())[: max_units - 1]
     added = 0
-    for n, units in enumerate(by_member.values()):
-        share = (room - added) // (len(by_member) - n)  # every member gets a fair part of what is left
+    for n, units in enumerate(members):
+        share = (room - added) // (len(members) - n)  # every member gets a fair part of what is left
         fitting = [c for c in units if c.words <= share and not _repeats(c, chosen, redundancy)]
         # a section's opening introduces its member ("The hip bridge test is a good way to…")
         pick = next((c for c in fitting if c.first == 0), fitting[0] if fitting else None)
@@ -136,7 +143,7 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
     used = chosen[0].words
     limit = budget(query, params)
     if query.answer_type == "set":
-        used += _members(query, chosen, cands, order, limit - used, params.redundancy)
+        used += _members(query, chosen, cands, order, limit - used, params.redundancy, params.max_units)
     for i in order[1:]:
         c = cands[int(i)]
         if len(chosen) >= params.max_units or probs[i] < max(params.min_probability, params.keep_ratio * best):

@@ -213,10 +213,9 @@ class Engine:
             embeddings.model  # noqa: B018 -- load now: /readyz means ready
             embeddings.encode_on_one_thread()
             retrieval = retrieval or RetrievalParams()
-            reranker: Reranker = LearnedReranker(ranking or RankingModel.load(),
-                                                 SentenceReranker(retrieval.sentence_weight))
-            if settings.reranker_model:
-                reranker = CrossEncoderReranker(settings.reranker_model, SentenceReranker(retrieval.sentence_weight))
+            hand_set = SentenceReranker(retrieval.sentence_weight)
+            reranker: Reranker = (CrossEncoderReranker(settings.reranker_model, hand_set) if settings.reranker_model
+                                  else LearnedReranker(ranking or RankingModel.load(), hand_set))
             answerer: Answerer = ExtractiveAnswerer(answering, selection)
             if settings.llm_base_url:
                 from service.answering.llm import LLMAnswerer

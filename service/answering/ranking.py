@@ -114,7 +114,8 @@ def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[
 
 @dataclass(frozen=True)
 class RankingModel:
-    """A logistic regression over standardised features: the chance a chunk holds the answer."""
+    """A logistic regression over standardised features: a 0-1 score of how likely a chunk holds the
+    answer, fitted class-balanced, so it ranks rather than gives calibrated probabilities."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]

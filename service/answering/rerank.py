@@ -41,8 +41,9 @@ class SentenceReranker:
 
 
 class LearnedReranker:
-    """The hand-set order refined by learned weights: a chunk's score becomes the fitted chance that it
-    holds the answer (``ranking.RankingModel``), so the score /search reports reads as one."""
+    """The hand-set order refined by learned weights (``ranking.RankingModel``): a chunk's score becomes
+    the fitted model's 0-1 output. The fit weighs the rare chunks that hold gold evidence as much as all
+    the others together, so it orders chunks; it is not a calibrated probability."""
 
     name = "learned"
 

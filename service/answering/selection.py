@@ -26,7 +26,7 @@ FEATURES = (
     "lexical",  # the question's words and lexicon concepts in the unit (and its heading)
     "focus_in_heading",  # share of the focus terms in the unit's section trail
     "focus_in_text",
-    "chunk_gap",  # the chunk's reranked score minus the best chunk's
+    "chunk_gap",  # the chunk's hand-set retrieval score minus that of the first chunk considered
     "chunk_rank",
     # the unit is the kind of thing the question asks for, one feature per answer type
     "procedure_steps",
@@ -99,7 +99,7 @@ def features(query: Query, qvec: np.ndarray, cands: list[Candidate], top_score: 
             lexical_support(query, own, f"{heading} {c.text}"),
             len(focus & stems(heading)) / len(focus) if focus else 0.0,
             len(focus & text_stems) / len(focus) if focus else 0.0,
-            c.hit.score - top_score,
+            c.hit.extra.get("hand_set", c.hit.score) - top_score,
             float(c.rank),
             *type_matches(query, c),
             float(c.kind == "list"),

@@ -77,8 +77,9 @@ class SearchResult(BaseModel):
     title: str
     section: str
     text: str
-    score: float = Field(description="How likely the passage holds the answer, 0 to 1 (the ranking fitted on the "
-                              "dev split; a CrossEncoder's own score when one is configured).")
+    score: float = Field(description="How well the passage answers, higher is better: the learned ranking's 0-1 "
+                              "score (relative, not a calibrated probability), or a CrossEncoder's own score "
+                              "when one is configured.")
 
 
 class SearchResponse(BaseModel):

@@ -58,8 +58,9 @@ class Passage(BaseModel):
     title: str
     section: str = Field(description="The heading trail, 'A > B'.")
     text: str = Field(description="Verbatim article text.")
-    score: float = Field(description="How likely the passage holds the answer, 0 to 1 (the ranking fitted on the "
-                              "dev split; a CrossEncoder's own score when one is configured).")
+    score: float = Field(description="How well the passage answers, higher is better: the learned ranking's 0-1 "
+                              "score (relative, not a calibrated probability), or a CrossEncoder's own score "
+                              "when one is configured.")
 
 
 class SearchResults(BaseModel):
