@@ -19,6 +19,8 @@ from langchain_core.embeddings import Embeddings
 from ingest.errors import ModelMissing
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,10 +138,10 @@ class SentenceEmbeddings(Embeddings):
             return None
         return HelperEmbedding(self, texts)
 
-    def remember(self, texts: list[str], vectors: Any) -> None:
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
         """Take these texts' vectors as given (an earlier version's, made by this model) rather than embed them."""
-        for t, v in zip(texts, vectors, strict=True):
-            self._cache.setdefault(t, [float(x) for x in v])
+        for t, v in zip(texts, vectors.tolist(), strict=True):
+            self._cache.setdefault(t, v)
 
     def unknown(self, texts: list[str]) -> list[str]:
         """The texts among ``texts`` that would have to be embedded, once each."""

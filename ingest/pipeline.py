@@ -182,9 +182,6 @@ class _Stores:
         self.records = SQLRecordManager(RECORD_NAMESPACE, db_url=f"sqlite:///{version.records}")
         self.records.create_schema()
 
-    def keys_by_article(self, article_ids: list[str]) -> dict[str, set[str]]:
-        return {aid: set(self.records.list_keys(group_ids=[aid])) for aid in article_ids}
-
     def close(self) -> None:
         self.client.close()
         if hasattr(self, "records"):

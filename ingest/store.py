@@ -307,16 +307,22 @@ def sentence_id(chunk_id_: str, i: int) -> str:
 @dataclass(frozen=True)
 class StoredChunk:
     """A chunk as read back from the index, with its stable id and embedding. Sentence vectors are not
-    loaded with it: they stay in the sentence collection, read for the chunks a question retrieves."""
+    loaded with it: they stay in the version's shards (on a Chroma server, its sentence collection), read
+    for the chunks a question retrieves."""
 
     chunk_id: str
     chunk: Chunk
     embedding: np.ndarray  # float32, a row of the snapshot's vector matrix
-    indexed_text: str  # title + section + prefix + text: what was embedded
+
+    @property
+    def indexed_text(self) -> str:
+        """Section trail + prefix + text: what was embedded and keyword-indexed (made when asked, not kept
+        for every chunk in the server's memory)."""
+        return self.chunk.embedding_text()
 
     @classmethod
-    def from_record(cls, cid: str, document: str, meta: dict[str, Any], embedding: np.ndarray) -> StoredChunk:
-        return cls(cid, chunk_from_metadata(meta), embedding, document)
+    def from_record(cls, cid: str, meta: dict[str, Any], embedding: np.ndarray) -> StoredChunk:
+        return cls(cid, chunk_from_metadata(meta), embedding)
 
 
 def chunk_from_metadata(meta: dict[str, Any]) -> Chunk:
@@ -359,7 +365,7 @@ def stored_chunks(got: dict[str, Any]) -> list[StoredChunk]:
     order = sorted(range(len(got["ids"])),
                    key=lambda i: (got["metadatas"][i]["article_id"], int(got["metadatas"][i]["position"])))
     vectors = vectors[order] if order else vectors
-    return [StoredChunk.from_record(got["ids"][i], got["documents"][i], got["metadatas"][i], vectors[row])
+    return [StoredChunk.from_record(got["ids"][i], got["metadatas"][i], vectors[row])
             for row, i in enumerate(order)]
 
 
@@ -451,7 +457,7 @@ def read_version(cur: VersionPaths, expected_model: str) -> IndexSnapshot:
             row += f.rows
     except (OSError, ValueError, KeyError) as err:
         raise IndexMissing(f"the chunks in {cur.shards} are unreadable — run `stride ingest --rebuild`") from err
-    chunks = [StoredChunk(cid, c, matrix[row], c.embedding_text()) for row, (cid, c) in enumerate(read)]
+    chunks = [StoredChunk(cid, c, matrix[row]) for row, (cid, c) in enumerate(read)]
     articles = {
         aid: ArticleRecord.model_validate_json(cur.article(aid).read_text(encoding="utf-8")).model_copy(
             update={"ingested_at": entry.ingested_at}

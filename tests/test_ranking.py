@@ -79,7 +79,7 @@ def test_the_learned_weights_reorder_the_hand_set_order(index: SearchIndex) -> N
     assert all(0.0 < h.score < 1.0 for h in ranked)  # a probability, as /search reports it
     assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
     # the hand-set score (fused + 0.5 x best sentence, here 0) is kept beside the learned one
-    assert {h.chunk_id: h.extra["hand_set"] for h in ranked} == {h.chunk_id: h.fused for h in hits}
+    assert {h.chunk_id: h.hand_set for h in ranked} == {h.chunk_id: h.fused for h in hits}
 
 
 def test_weights_that_learned_nothing_keep_the_hand_set_order(index: SearchIndex) -> None:

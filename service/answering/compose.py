@@ -81,7 +81,7 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
         focus = {stem(w) for w in query.focus}
         cands = [c for c in cands
                  if not (c.opens_with_verdict and focus and c.own_question and not focus & stems(c.own_question))]
-    return cands, considered[0].extra.get("hand_set", considered[0].score)
+    return cands, considered[0].hand_set
 
 
 def score_candidates(

@@ -10,7 +10,6 @@ shipped weights are ``ranking.json`` beside this module, versioned like ``select
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ import numpy as np
 from ingest.models import Chunk
 from service.answering.query import Query
 from service.answering.retrieval import Hit
-from service.answering.selection import lexical_support
+from service.answering.selection import lexical_support, logistic, read_fitted
 from service.answering.text import stem, stems
 
 SHIPPED_RANKING = Path(__file__).with_name("ranking.json")
@@ -125,13 +124,9 @@ class RankingModel:
 
     @classmethod
     def load(cls, path: Path = SHIPPED_RANKING) -> RankingModel:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(data["features"]) != RANKING_FEATURES:
-            raise ValueError(f"{path} was fitted on other features — refit it: python -m evals.tune ranking")
+        data = read_fitted(path, RANKING_FEATURES, "ranking")
         mean, scale, coef = (tuple(float(v) for v in data[k]) for k in ("mean", "scale", "coef"))
         return cls(mean, scale, coef, float(data["intercept"]), path.name)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
-        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
-        return p
+        return logistic(((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept)

@@ -36,7 +36,7 @@ class SentenceReranker:
             if len(sims):
                 h.best_sentence = int(np.argmax(sims))
                 h.best_sentence_cos = float(sims[h.best_sentence])
-            h.score = h.fused + self.weight * h.best_sentence_cos
+            h.score = h.hand_set = h.fused + self.weight * h.best_sentence_cos
         return sorted(hits, key=lambda h: -h.score)
 
 
@@ -58,7 +58,6 @@ class LearnedReranker:
         ordered = self.base.order(hits, [sims[h.index] for h in hits])
         x = ranking_features(query, ordered, [sims[h.index] for h in ordered])
         for h, p in zip(ordered, self.model.probability(x), strict=True):
-            h.extra["hand_set"] = h.score
             h.score = float(p)
         return sorted(ordered, key=lambda h: -h.score)
 

@@ -53,6 +53,8 @@ class Hit:
     keyword: float
     fused: float
     score: float = 0.0
+    hand_set: float = 0.0  # fused + weighted best-sentence cosine (rerank.SentenceReranker), kept when a
+    #                        learned or cross-encoder order replaces ``score``
     best_sentence: int = -1  # index into chunk.sentences
     best_sentence_cos: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
@@ -101,15 +103,15 @@ class SentenceVectors:
         return self._read(list(chunk_indices), keep=False)
 
     def _read(self, chunk_indices: list[int], keep: bool = True) -> dict[int, np.ndarray]:
-        wanted = {ci: [sentence_id(self._chunks[ci].chunk_id, i) for i in range(len(self._chunks[ci].chunk.sentences))]
-                  for ci in chunk_indices if not self._chunks[ci].chunk.is_reference}
-        ids = [sid for sids in wanted.values() for sid in sids]
-        found: dict[str, np.ndarray] = {}
         if isinstance(self._collection, ShardSentences):
             out = {ci: self._collection.of(self._chunks[ci].chunk_id) for ci in chunk_indices}
             if keep:
                 self._keep(out)
             return out
+        wanted = {ci: [sentence_id(self._chunks[ci].chunk_id, i) for i in range(len(self._chunks[ci].chunk.sentences))]
+                  for ci in chunk_indices if not self._chunks[ci].chunk.is_reference}
+        ids = [sid for sids in wanted.values() for sid in sids]
+        found: dict[str, np.ndarray] = {}
         if ids and self._collection is not None:
             with store_errors():
                 got = self._collection.get(ids=ids, include=["embeddings"])

@@ -13,6 +13,7 @@ import re
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def features(query: Query, qvec: np.ndarray, cands: list[Candidate], top_score: 
             lexical_support(query, own, f"{heading} {c.text}"),
             len(focus & stems(heading)) / len(focus) if focus else 0.0,
             len(focus & text_stems) / len(focus) if focus else 0.0,
-            c.hit.extra.get("hand_set", c.hit.score) - top_score,
+            c.hit.hand_set - top_score,
             float(c.rank),
             *type_matches(query, c),
             float(c.kind == "list"),
@@ -125,12 +126,21 @@ class SelectionModel:
 
     @classmethod
     def load(cls, path: Path = SHIPPED_SELECTION) -> SelectionModel:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(data["features"]) != FEATURES:
-            raise ValueError(f"{path} was fitted on other features — refit it: python -m evals.tune selection")
+        data = read_fitted(path, FEATURES, "selection")
         return cls(tuple(float(x) for x in data["coef"]), float(data["intercept"]), path.name)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        z = x @ np.asarray(self.coef) + self.intercept
-        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
-        return p
+        return logistic(x @ np.asarray(self.coef) + self.intercept)
+
+
+def read_fitted(path: Path, features: tuple[str, ...], what: str) -> dict[str, Any]:
+    """A weights file written by ``python -m evals.tune <what>``, refused when fitted on other features."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data["features"]) != features:
+        raise ValueError(f"{path} was fitted on other features — refit it: python -m evals.tune {what}")
+    return data
+
+
+def logistic(z: np.ndarray) -> np.ndarray:
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return p

@@ -80,20 +80,23 @@ class Candidate:
         question, a bare "Running works both." Only a yes/no question of the reader's is answered so."""
         if YES_NO_OPENING.match(self.parts[0]):
             return True
-        chunk = self.hit.chunk
-        after_question = self.first > 0 and _sentence(chunk, self.first - 1).endswith("?")
-        return after_question and len(self.parts[0].split()) <= 4
+        return bool(self._question_before) and len(self.parts[0].split()) <= 4
 
     @property
     def own_question(self) -> str:
         """The article's question this unit follows, when it answers one: the sentence before it, or a
         heading that asks ("" when neither does)."""
         chunk = self.hit.chunk
-        if self.first > 0 and (before := _sentence(chunk, self.first - 1)).endswith("?"):
-            return before
+        if self._question_before:
+            return self._question_before
         if chunk.section and chunk.section[-1].rstrip().endswith("?"):
             return chunk.section[-1].strip()
         return ""
+
+    @property
+    def _question_before(self) -> str:
+        before = _sentence(self.hit.chunk, self.first - 1) if self.first > 0 else ""
+        return before if before.endswith("?") else ""
 
     @property
     def in_variation(self) -> bool:
@@ -197,16 +200,19 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
     for line in lines:
         if _is_item(chunk, line):
             continue
+        texts = [_sentence(chunk, k) for k in line]  # a line's sentences are consecutive
+        # what rules a sentence out of every window holding it, decided once per sentence
+        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) for t in texts]
         for a in range(len(line)):
             for b in range(a, min(a + max_window, len(line))):
                 first, last = line[a], line[b]
-                sentences = [_sentence(chunk, k) for k in range(first, last + 1)]
-                if any(s.endswith("?") for s in sentences):
-                    continue  # the article's own (rhetorical) question is never an answer
+                sentences = texts[a : b + 1]
+                if any(barred[a : b + 1]):
+                    # the article's own (rhetorical) question is never an answer; announcing what
+                    # follows says nothing (the window after it may)
+                    continue
                 if _is_lead_in(sentences[-1]):
                     continue  # a lead-in belongs to its list (see _list_candidates), or to nothing
-                if any(ANNOUNCES.match(x) for x in sentences):
-                    continue  # announcing what follows says nothing; the window after it may
                 if len(" ".join(sentences).split()) < 4:
                     continue
                 shown = label if a == 0 and PRONOUN_START.match(sentences[0]) else ""
