@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ class LiveUpdateReport:
     new_answerable_after_s: float | None = None  # publish -> first answer citing the new article
     deleted_gone_after_s: float | None = None  # publish -> GET /articles/<deleted> is 404
     latencies_ms: list[float] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)  # "<status>: <detail>" of each failed answer
 
     @property
     def answers(self) -> int:
@@ -63,7 +66,8 @@ class LiveUpdateReport:
         lat = sorted(self.latencies_ms)
         return {
             "clients": self.clients, "seconds": round(self.seconds, 1), "answers": self.answers,
-            "errors": self.errors, "statuses": dict(self.statuses), "invalid_versions": self.invalid_versions,
+            "errors": self.errors, "statuses": dict(self.statuses), "failures": dict(self.failures),
+            "invalid_versions": self.invalid_versions,
             "versions_published": len(self.published), "versions_answered_from": len(self.versions_seen),
             "ingest_seconds": {k: round(v, 1) for k, v in self.ingests.items()},
             "new_article_answerable_after_s": _round(self.new_answerable_after_s),
@@ -135,31 +139,47 @@ def run_live_update(bases: list[str], corpus_dir: Path, env: dict[str, str], que
             n = i
             while not stop.is_set():
                 started = time.perf_counter()
+                failure = None
                 try:
                     r = http.post("/chat", json={"message": questions[n % len(questions)]})
                     status, version = str(r.status_code), (
                         r.json()["provenance"]["index_version"] if r.status_code == 200 else None)
-                except httpx.HTTPError:
-                    status, version = "error", None
+                    if r.status_code != 200:
+                        failure = f"{r.status_code}: {r.text[:300]}"
+                except httpx.HTTPError as err:
+                    status, version, failure = "error", None, f"error: {type(err).__name__}: {err}"
                 with lock:
                     report.statuses[status] += 1
+                    if failure is not None:
+                        report.failures[failure] += 1
                     if version is not None:
                         report.versions_seen[version] += 1
                         report.latencies_ms.append((time.perf_counter() - started) * 1000)
                 n += clients
 
-    def ingest(kind: str, *args: str) -> float:
+    def ingest(kind: str, *args: str, publishes: Callable[[], bool] | None = None) -> float | None:
+        """One real ``stride ingest``. With ``publishes``, polled while it runs (the ingest goes on tidying up
+        after its publish): the seconds from the publish to the first time it held, None if it never did."""
         started = time.monotonic()
-        subprocess.run([*STRIDE, "ingest", *args], env=env, cwd=cwd, check=True, capture_output=True, text=True)
+        held_at = None
+        with tempfile.TemporaryFile(mode="w+") as err:  # a file, not a pipe: a chatty ingest never blocks
+            proc = subprocess.Popen([*STRIDE, "ingest", *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                                    stderr=err, text=True)
+            ended: float | None = None
+            while publishes is not None and held_at is None:
+                if publishes():
+                    held_at = time.monotonic()
+                elif proc.poll() is not None:
+                    ended = ended or time.monotonic()
+                    if proc.returncode != 0 or time.monotonic() - ended > 30:
+                        break
+                time.sleep(0.05)
+            if proc.wait() != 0:  # say why, or a failed run is only "exit status 1"
+                err.seek(0)
+                said = (err.read().strip().splitlines() or ["(nothing on stderr)"])[-1]
+                raise RuntimeError(f"the {kind} ingest exited {proc.returncode}: {said}")
         report.ingests[kind] = time.monotonic() - started
-        return started
-
-    def until(check: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
+        return None if held_at is None else held_at - watch.since(started)
 
     probes = [httpx.Client(base_url=b, timeout=30) for b in bases]
 
@@ -180,15 +200,9 @@ def run_live_update(bases: list[str], corpus_dir: Path, env: dict[str, str], que
             w.start()
         time.sleep(min(3.0, duration / 10))
         (corpus_dir / NEW_FILE).write_text(NEW_ARTICLE, encoding="utf-8")
-        began = ingest("add an article")
-        until(cites_new)
-        if cites_new():
-            report.new_answerable_after_s = time.monotonic() - watch.since(began)
+        report.new_answerable_after_s = ingest("add an article", publishes=cites_new)
         (corpus_dir / DELETED_FILE).unlink()
-        began = ingest("delete an article")
-        until(deleted_gone)
-        if deleted_gone():
-            report.deleted_gone_after_s = time.monotonic() - watch.since(began)
+        report.deleted_gone_after_s = ingest("delete an article", publishes=deleted_gone)
         ingest("rebuild", "--rebuild")
         stop.wait(max(0.0, duration - (time.monotonic() - started)))
         stop.set()

@@ -33,6 +33,7 @@ class LocalIndex:
                 self.paths.collect_garbage()
         except StrideError:
             return
+        self.paths.empty_trash()  # outside the lock: an ingest starting now need not wait for it
 
 
 class ServerIndex:

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # import and load of the model take seconds of one core). Past it the embedding itself dominates, and it
 # runs here, with a progress bar.
 HELPER_MAX_TEXTS = 2000
+LOCK_WAIT_S = 10.0  # a running server's clean-up holds the ingest lock only for renames
 
 
 class Progress(Protocol):
@@ -477,7 +478,7 @@ def run_ingest(
     if settings.chroma_url:
         return _ingest_to_server(settings, corpus_dir, embeddings, progress, rebuild, strict, fingerprint)
     paths = IndexPaths.for_data_dir(settings.data_dir)
-    with ingest_lock(paths):
+    with ingest_lock(paths, wait_s=LOCK_WAIT_S):
         paths.collect_garbage()
         current = None if rebuild else paths.current()
         previous: Manifest | None = None
@@ -522,6 +523,7 @@ def run_ingest(
         finally:
             shutil.rmtree(staged.root, ignore_errors=True)
         paths.collect_garbage()
+    paths.empty_trash()
     report.rebuilt = rebuild
     return report
 

@@ -150,10 +150,12 @@ class IndexPaths:
         return lease_published(self.current, VersionLease.take, str(self.root), attempts)
 
     def collect_garbage(self) -> list[str]:
-        """Remove versions other than the current one that no reader holds, and staging left by
-        interrupted runs (call under ``ingest_lock``). Returns the ids kept because they are in use."""
+        """Move versions other than the current one that no reader holds to ``trash-*``, and remove
+        staging left by interrupted runs (call under ``ingest_lock``; then ``empty_trash``, which needs no
+        lock, so the lock is held for renames, not for deleting a version's files). Returns the ids kept
+        because they are in use."""
         cur = self.current()
-        for stale in [*self.root.glob("staging-*"), *self.root.glob("trash-*")]:
+        for stale in self.root.glob("staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
         in_use: list[str] = []
         if self.versions.exists():
@@ -175,12 +177,15 @@ class IndexPaths:
         try:
             # Renamed while the lock is held: a reader waiting for the lock then finds no manifest at
             # the version's path and moves on to the current one.
-            trash = self.root / f"trash-{version.version_id}"
-            version.root.rename(trash)
+            version.root.rename(self.root / f"trash-{version.version_id}")
         finally:
             os.close(fd)
-        shutil.rmtree(trash, ignore_errors=True)
         return True
+
+    def empty_trash(self) -> None:
+        """Delete the versions ``collect_garbage`` moved aside (nothing reads them any more)."""
+        for trash in self.root.glob("trash-*"):
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def lease_published(current: Callable[[], V | None], take: Callable[[V], L | None], where: str,
@@ -262,14 +267,22 @@ def stage_from(current: VersionPaths, staged: VersionPaths) -> None:
 
 
 @contextlib.contextmanager
-def ingest_lock(paths: IndexPaths) -> Iterator[None]:
-    """One ingest at a time per index; a second one fails at once instead of racing."""
+def ingest_lock(paths: IndexPaths, wait_s: float = 0.0) -> Iterator[None]:
+    """One ingest at a time per index; a second one fails instead of racing. It waits up to ``wait_s``
+    first: a server's clean-up (``LocalIndex.collect_garbage_if_idle``) holds the lock for a moment, and
+    an ingest that starts then must not be told another one is running."""
     paths.root.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
     with paths.lock.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise StrideError(f"another `stride ingest` is running on {paths.root} — wait for it to finish") from err
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise StrideError(
+                        f"another `stride ingest` is running on {paths.root} — wait for it to finish") from err
+                time.sleep(0.05)
         yield
 
 

@@ -9,15 +9,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from evals.serving import STRIDE, free_port
-from ingest.chroma_server import ChromaServer
-from ingest.errors import StrideError
+from ingest.chroma_server import ChromaServer, sentence_collection
+from ingest.errors import IndexUnavailable, StrideError
 from ingest.pipeline import run_ingest
 from ingest.settings import Settings
+from service.answering.engine import Engine
+from service.answering.retrieval import STORE_ATTEMPTS, SearchIndex
 from service.api.app import create_app
 from tests.chroma_support import ChromaProcess, chroma_run
 from tests.conftest import wait_ready
@@ -157,3 +160,53 @@ def test_a_lost_chroma_server_is_503_and_recovers_by_itself(settings: Settings, 
             assert client.post("/chat", json={"message": "How do hamstrings work when running?"}).status_code == 200
     finally:
         chroma.stop()
+
+
+class Stumbling:
+    """A real collection on the server whose first ``failures`` calls fail, as a server busy with a publish
+    can fail one call and answer the next."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.real, name)
+
+        def call(**kw: Any) -> Any:
+            if self.failures > 0:
+                self.failures -= 1
+                raise ConnectionResetError("connection reset by peer")
+            return method(**kw)
+
+        return call
+
+
+def stumbling_engine(engine: Engine, settings: Settings, failures: int) -> tuple[Engine, Stumbling, Stumbling]:
+    server = ChromaServer.connect(settings.chroma_url)  # type: ignore[arg-type]
+    rec = server.read_version(engine.version_id)
+    assert rec is not None
+    index = engine.search_index
+    chunks = Stumbling(index.collection, failures)
+    sentences = Stumbling(server.client.get_collection(sentence_collection(rec.generation)), failures)
+    flaky = SearchIndex(index.snapshot, index.lexicon, chunks, sentences=sentences, top_n=index.top_n)
+    return engine.with_parts(index=flaky), chunks, sentences
+
+
+def test_a_read_the_server_fails_once_is_tried_again_and_answered(on_server: Settings) -> None:
+    engine = build_fake_engine(on_server)
+    question = "How do I do a clamshell?"
+    expected = engine.chat(question)
+    flaky, chunks, sentences = stumbling_engine(engine, on_server, failures=1)
+    result = flaky.chat(question)
+    assert chunks.failures == 0 and sentences.failures == 0  # both failed once, and were asked again
+    assert [c.quote for c in result.citations] == [c.quote for c in expected.citations] != []
+    engine.close()
+
+
+def test_a_server_that_keeps_failing_a_read_is_one_line_unavailable(on_server: Settings) -> None:
+    engine = build_fake_engine(on_server)
+    flaky, chunks, _ = stumbling_engine(engine, on_server, failures=100)
+    with pytest.raises(IndexUnavailable, match=r"unavailable \(ConnectionResetError\) — try again") as err:
+        flaky.chat("How do I do a clamshell?")
+    assert "\n" not in str(err.value) and chunks.failures == 100 - STORE_ATTEMPTS
+    engine.close()

@@ -26,7 +26,7 @@ def check(report: LiveUpdateReport, bases: list[str]) -> None:
     for base in bases:
         assert httpx.get(f"{base}/articles/{NEW_ID}").status_code == 200
         assert httpx.get(f"{base}/articles/{DELETED_ID}").status_code == 404
-    assert report.errors == 0, report.statuses
+    assert report.errors == 0, report.failures
     assert report.answers > 500
     assert report.invalid_versions == 0 and len(report.published) == 4  # the start, then three publishes
     assert len(report.versions_seen) >= 3  # answers really came from the new versions

@@ -7,6 +7,7 @@ import gc
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest.errors import StrideError
 from ingest.pipeline import run_ingest
 from ingest.settings import Settings
-from ingest.store import IndexPaths, VersionLease
+from ingest.store import IndexPaths, VersionLease, ingest_lock
 from service.api.app import create_app
 from tests.conftest import wait_ready
 from tests.fakes import build_fake_engine, fake_embeddings_factory
@@ -130,6 +132,18 @@ def test_admin_reload_serves_the_new_version_at_once(fake_settings: Settings) ->
         assert client.post("/admin/reload").status_code == 401
 
 
+def test_a_version_still_held_when_the_app_stops_is_let_go(fake_settings: Settings) -> None:
+    settings = fake_settings.model_copy(update={"reload_poll_s": 0, "admin_api_key": "k"})
+    with TestClient(create_app(settings, engine_factory=build_fake_engine)) as client:
+        wait_ready(client)
+        held = client.app.state.stride.engine  # type: ignore[attr-defined]  # a request that never lets go
+        ingest(settings, rebuild=True)
+        assert client.post("/admin/reload", headers=ADMIN).json()["status"] == "reloaded"
+        assert held.search_index.open  # within its grace period, it stays open for the request
+    # Shutting down closes it: its lease (and on a Chroma server, the thread renewing it) goes with the app.
+    assert not held.search_index.open
+
+
 def test_a_server_started_before_the_first_ingest_serves_it_once_published(settings: Settings) -> None:
     live_settings = settings.model_copy(update={"reload_poll_s": 0.1, "abstain_threshold": 0.05})
     with TestClient(create_app(live_settings, engine_factory=build_fake_engine)) as client:
@@ -182,6 +196,51 @@ def test_a_lease_on_a_deleted_version_is_refused(fake_index: Settings) -> None:
     lease = paths.lease_current()
     assert lease is not None and lease.version.root != old.root
     lease.close()
+
+
+def test_an_ingest_waits_out_a_servers_clean_up_instead_of_failing(fake_index: Settings) -> None:
+    # A server deletes versions it let go holding the ingest lock (LocalIndex.collect_garbage_if_idle);
+    # an ingest that starts meanwhile is not "another ingest running".
+    paths = IndexPaths.for_data_dir(fake_index.data_dir)
+    taken, hold = threading.Event(), threading.Event()
+
+    def clean_up() -> None:
+        with ingest_lock(paths):
+            taken.set()
+            hold.wait(0.5)
+
+    cleaner = threading.Thread(target=clean_up)
+    cleaner.start()
+    try:
+        assert taken.wait(10)
+        before = paths.current_id()
+        ingest(fake_index, rebuild=True)
+        assert paths.current_id() != before
+    finally:
+        hold.set()
+        cleaner.join()
+
+
+def test_a_second_ingest_is_turned_away_with_one_line(fake_index: Settings) -> None:
+    paths = IndexPaths.for_data_dir(fake_index.data_dir)
+    turned_away = pytest.raises(StrideError, match=r"another `stride ingest` is running .* wait for it to finish")
+    with ingest_lock(paths), turned_away as err, ingest_lock(paths, wait_s=0.2):
+        pass
+    assert "\n" not in str(err.value)
+
+
+def test_clean_up_moves_versions_aside_under_the_lock_and_deletes_them_after(fake_index: Settings) -> None:
+    paths = IndexPaths.for_data_dir(fake_index.data_dir)
+    old = paths.current()
+    assert old is not None
+    staged = paths.staging()
+    shutil.copytree(old.root, staged.root)
+    paths.publish(staged, f"{old.version_id}-next")
+    with ingest_lock(paths):
+        assert paths.collect_garbage() == []
+        assert not old.root.exists() and (paths.root / f"trash-{old.version_id}").is_dir()
+    paths.empty_trash()
+    assert not list(paths.root.glob("trash-*"))
 
 
 def test_publishing_the_same_content_twice_in_a_second_never_replaces_a_version(fake_index: Settings) -> None:

@@ -14,10 +14,9 @@ import threading
 import time
 import weakref
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from service.answering.query import Query
 from service.answering.text import content_words, keyword_tokens, stem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,23 @@ class Hit:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-@contextmanager
-def store_errors() -> Iterator[None]:
-    """A failed call to the vector store is IndexUnavailable (HTTP 503, "try again"), never a 500."""
-    try:
-        yield
-    except Exception as err:
-        raise IndexUnavailable(f"the index store is unavailable ({type(err).__name__}) — try again shortly") from err
+STORE_ATTEMPTS = 3
+
+
+def from_store(read: Callable[[], T]) -> T:
+    """A read from the vector store, tried again after a short pause when it fails: a Chroma server busy
+    with a publish can fail one call and answer the next. Still failing, it is IndexUnavailable (HTTP 503,
+    "try again"), never a 500."""
+    for attempt in range(STORE_ATTEMPTS):
+        try:
+            return read()
+        except Exception as err:
+            if attempt == STORE_ATTEMPTS - 1:
+                raise IndexUnavailable(
+                    f"the index store is unavailable ({type(err).__name__}) — try again shortly") from err
+            log.warning("a read from the index store failed (%s: %s); trying again", type(err).__name__, err)
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class SentenceVectors:
@@ -113,8 +123,8 @@ class SentenceVectors:
         ids = [sid for sids in wanted.values() for sid in sids]
         found: dict[str, np.ndarray] = {}
         if ids and self._collection is not None:
-            with store_errors():
-                got = self._collection.get(ids=ids, include=["embeddings"])
+            collection = self._collection
+            got = from_store(lambda: collection.get(ids=ids, include=["embeddings"]))
             found = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32).reshape(-1, self._dim),
                              strict=True))
             if len(found) != len(ids):
@@ -267,9 +277,9 @@ class SearchIndex:
             return [hits[i] for i in order]
         where: dict[str, Any] = ({"$contains": variants[0]} if len(variants) == 1
                                  else {"$or": [{"$contains": v} for v in variants]})
-        with store_errors():
-            res = self._sentence_collection.query(query_embeddings=[qvec.tolist()], n_results=n,
-                                                  where_document=where, include=["metadatas"])
+        collection = self._sentence_collection
+        res = from_store(lambda: collection.query(query_embeddings=[qvec.tolist()], n_results=n,
+                                                  where_document=where, include=["metadatas"]))
         return [(self.position[m["chunk_id"]], int(m["i"]))
                 for m in res["metadatas"][0] if m["chunk_id"] in self.position]
 
@@ -318,9 +328,10 @@ class SearchIndex:
             return {int(pool[i]): float(sims[i]) for i in best}
         # No metadata filter in Chroma: a filtered query scans (about 0.5 s at 100k chunks, 1-2 ms without). Reference
         # lists are few, so a few more results are asked for and they are dropped here.
-        with store_errors():
-            res = self.collection.query(query_embeddings=[qvec.tolist()], include=["distances"],
-                                        n_results=min(len(self.chunks), n + n // 4) if answerable_only else n)
+        collection = self.collection
+        res = from_store(lambda: collection.query(
+            query_embeddings=[qvec.tolist()], include=["distances"],
+            n_results=min(len(self.chunks), n + n // 4) if answerable_only else n))
         near = {self.position[cid]: 1.0 - float(dist)
                 for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True) if cid in self.position}
         if answerable_only:

@@ -77,12 +77,16 @@ class IndexWatcher:
 
     def stop(self) -> None:
         """Stop polling, and close the engine this watcher loaded, if it is still the one served (an engine
-        the app was given belongs to whoever gave it)."""
+        the app was given belongs to whoever gave it), and every version it retired: a retired version still
+        referenced would otherwise go on renewing its lease after the app is gone."""
         self._stop.set()
         with self._lock:
             thread = self._thread
             if self._loaded is not None and self._state.engine is self._loaded:
                 self._loaded.close()
+            for r in self._retired:
+                r.close()
+            self._retired.clear()
         if thread is not None:
             thread.join(timeout=5)
 
@@ -112,6 +116,7 @@ class IndexWatcher:
             if not force and self._failed is not None and self._failed[0] == target \
                     and time.monotonic() - self._failed[1] < RETRY_FAILED_S:
                 return ReloadOutcome("failed", served, detail=state.reload_error)
+            started = time.monotonic()
             try:
                 new = engine.reopen(state.settings)
             except Exception as err:
@@ -126,7 +131,8 @@ class IndexWatcher:
             self._failed = None
             self._retire(engine)
             state.metrics.reload("reloaded")
-            log.info("now serving index %s (was %s)", new.snapshot.version, served)
+            log.info("now serving index %s (was %s), loaded in %.2f s", new.snapshot.version, served,
+                     time.monotonic() - started)
             self._on_swap(new)
             return ReloadOutcome("reloaded", new.snapshot.version, previous=served)
 
