@@ -143,10 +143,16 @@ def test_an_unreachable_chroma_server_is_one_line_at_start(settings: Settings) -
 def test_a_lost_chroma_server_is_503_and_recovers_by_itself(settings: Settings, tmp_path: Path) -> None:
     chroma = ChromaProcess(tmp_path / "own-chroma")
     chroma.start()
+    made: list[Engine] = []  # an engine a factory hands the app is the factory's to close
+
+    def factory(s: Settings) -> Engine:
+        made.append(build_fake_engine(s))
+        return made[-1]
+
     try:
         s = settings.model_copy(update={"chroma_url": chroma.url, "abstain_threshold": 0.05, "rate_limit_chat": ""})
         ingest(s)
-        with TestClient(create_app(s, engine_factory=build_fake_engine)) as client:
+        with TestClient(create_app(s, engine_factory=factory)) as client:
             wait_ready(client)
             assert client.post("/chat", json={"message": "Which glute exercises help runners?"}).status_code == 200
             chroma.stop()
@@ -159,6 +165,8 @@ def test_a_lost_chroma_server_is_503_and_recovers_by_itself(settings: Settings, 
             eventually(lambda: client.get("/readyz").status_code == 200)
             assert client.post("/chat", json={"message": "How do hamstrings work when running?"}).status_code == 200
     finally:
+        for engine in made:
+            engine.close()  # its lease, while the server is there to release it
         chroma.stop()
 
 
