@@ -16,7 +16,7 @@ import numpy as np
 
 from evals.dataset import Item
 from evals.harness import gold_spans
-from evals.scoring import Passage, span_holders
+from evals.scoring import Passage, ranks_of_gold, retrieval_metrics, run_over_evidence, span_holders
 from service.answering.engine import Engine
 from service.answering.query import Turn
 from service.answering.ranking import RANKING_FEATURES, RankingModel, ranking_features
@@ -61,15 +61,21 @@ def labelled_hits(engine: Engine, items: list[Item]) -> Labelled:
 
 
 def ranked_metrics(scores: np.ndarray, data: Labelled) -> dict[str, float]:
-    """Recall@1 (share of gold spans the top chunk holds) and MRR@10 of each question's ranking."""
-    r1, rr = [], []
+    """Recall@1 (share of gold spans the top chunk holds) and MRR@10 of each question's ranking by
+    ``scores``, measured as ``stride eval`` measures retrieval (``evals.scoring``)."""
+    runs: dict[str, dict[str, float]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    ranks: dict[str, list[int | None]] = {}
     for g in np.unique(data.groups):
         rows = np.flatnonzero(data.groups == g)
         order = rows[np.argsort(-scores[rows], kind="stable")]
-        r1.append(len(data.spans[order[0]]) / data.gold[g])
-        first = next((k for k, i in enumerate(order[:10]) if data.y[i]), None)
-        rr.append(0.0 if first is None else 1.0 / (first + 1))
-    return {"recall@1": float(np.mean(r1)), "mrr@10": float(np.mean(rr))}
+        doc_ids = [str(i) for i in order]
+        owners = {k: data.spans[i] for k, i in enumerate(order) if data.spans[i]}
+        runs[str(g)] = run_over_evidence(doc_ids, owners)
+        qrels[str(g)] = {f"gold{i}": 1 for i in range(data.gold[g])}
+        ranks[str(g)] = ranks_of_gold(doc_ids, owners, data.gold[g])
+    measured = retrieval_metrics(runs, qrels, ranks)
+    return {"recall@1": measured["recall@1"], "mrr@10": measured["mrr@10"]}
 
 
 def _model(c: float) -> Any:

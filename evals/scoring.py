@@ -135,14 +135,19 @@ def evidence_run(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int
     units. A passage holding several spans emits them at successive ranks, which is right for nDCG's
     discount but not for recall at a cut-off: see ``gold_ranks``.
     """
-    owners = span_holders(passages, gold)
+    return run_over_evidence([p.doc_id for p in passages], span_holders(passages, gold))
+
+
+def run_over_evidence(doc_ids: Sequence[str], owners: dict[int, set[int]]) -> dict[str, float]:
+    """``evidence_run`` for passages whose gold spans are known already (``owners``: passage index -> the
+    spans it holds)."""
     run: dict[str, float] = {}
     emitted: set[int] = set()
     rank = 0
-    for pi, p in enumerate(passages):
+    for pi, doc_id in enumerate(doc_ids):
         new = sorted(owners.get(pi, set()) - emitted)
         for gi in new or [None]:  # type: ignore[list-item]
-            doc = f"gold{gi}" if gi is not None else f"p:{p.doc_id}"
+            doc = f"gold{gi}" if gi is not None else f"p:{doc_id}"
             if doc not in run:
                 run[doc] = 1000.0 - rank
                 rank += 1
@@ -154,11 +159,15 @@ def gold_ranks(passages: Sequence[Passage], gold: Sequence[tuple[str, int, int]]
     """For each gold span, the rank (from 0, counting distinct passages) of the first passage that
     holds it, or None. Recall@k is the share of spans ranked below k: one passage holding two spans
     retrieves both at its own rank."""
-    owners = span_holders(passages, gold)
-    ranks: list[int | None] = [None] * len(gold)
+    return ranks_of_gold([p.doc_id for p in passages], span_holders(passages, gold), len(gold))
+
+
+def ranks_of_gold(doc_ids: Sequence[str], owners: dict[int, set[int]], n_gold: int) -> list[int | None]:
+    """``gold_ranks`` for passages whose gold spans are known already."""
+    ranks: list[int | None] = [None] * n_gold
     seen: dict[str, int] = {}
-    for pi, p in enumerate(passages):
-        rank = seen.setdefault(p.doc_id, len(seen))
+    for pi, doc_id in enumerate(doc_ids):
+        rank = seen.setdefault(doc_id, len(seen))
         for gi in owners.get(pi, ()):
             if ranks[gi] is None:
                 ranks[gi] = rank

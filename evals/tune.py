@@ -94,7 +94,7 @@ def fit(engine: Engine, what: str, out: Path) -> None:
 def main() -> None:
     settings = load_settings()
     what = sys.argv[1] if len(sys.argv) > 1 else "retrieval"
-    # Fitting the selection weights must not need the weights it replaces (they may be stale).
+    # Fitting the selection or ranking weights must not need the weights it replaces (they may be stale).
     neutral = SelectionModel(tuple(0.0 for _ in FEATURES), 0.0, "neutral") if what == "selection" else None
     zeros = tuple(0.0 for _ in RANKING_FEATURES)
     unranked = RankingModel(zeros, tuple(1.0 for _ in zeros), zeros, 0.0, "neutral") if what == "ranking" else None

@@ -334,9 +334,10 @@ def read_snapshot(server: ChromaServer, version_id: str, expected_model: str) ->
         )
     chunks_coll = server.client.get_collection(chunk_collection(rec.generation))
     ids = rec.chunk_ids
-    got: dict[str, list[Any]] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+    # The chunk documents are not fetched: a chunk's text is in its metadata, and its indexed text is made from it.
+    got: dict[str, list[Any]] = {"ids": [], "metadatas": [], "embeddings": []}
     for i in range(0, len(ids), BATCH):
-        part = chunks_coll.get(ids=ids[i : i + BATCH], include=["documents", "metadatas", "embeddings"])
+        part = chunks_coll.get(ids=ids[i : i + BATCH], include=["metadatas", "embeddings"])
         for key in got:
             got[key].extend(part[key])
     if len(got["ids"]) != len(ids):

@@ -7,9 +7,11 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,27 @@ def fake_index(settings: Settings, fake_index_template: Path) -> Settings:
     """``settings`` over a private copy of the fake index (ingesting it again per test is most of a test's time)."""
     shutil.copytree(fake_index_template, settings.data_dir, symlinks=True)  # `current` is a relative link
     return settings
+
+
+@contextmanager
+def held_by_another_thread(lock: Callable[[], AbstractContextManager[object]], hold_s: float) -> Iterator[None]:
+    """``lock()`` entered in another thread (as another process would hold it), held for ``hold_s`` seconds
+    or until the block ends."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock():
+            taken.set()
+            release.wait(hold_s)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def wait_ready(client: Any, timeout: float = 30) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from service.answering.engine import Engine
 from service.answering.retrieval import STORE_ATTEMPTS, SearchIndex
 from service.api.app import create_app
 from tests.chroma_support import ChromaProcess, chroma_run
-from tests.conftest import wait_ready
+from tests.conftest import held_by_another_thread, wait_ready
 from tests.fakes import build_fake_engine, fake_embeddings_factory
 
 NEW = "# Tibialis Drills\n\nThe tibialis posterior holds up the arch. Seated band inversions train the tibialis.\n"
@@ -107,24 +106,11 @@ def test_a_version_a_replica_holds_survives_ingests_and_goes_once_released(on_se
 
 def test_a_second_publisher_is_turned_away_with_one_line(on_server: Settings) -> None:
     server = ChromaServer.connect(on_server.chroma_url)  # type: ignore[arg-type]
-    entered, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with server.publisher_lock():
-            entered.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert entered.wait(10)
+    with held_by_another_thread(server.publisher_lock, hold_s=10):
         (on_server.corpus_dir / "900_tibialis.md").write_text(NEW, encoding="utf-8")  # something to publish
         with pytest.raises(StrideError, match=r"another `stride ingest`.*wait for it to finish") as err:
             ingest(on_server)
         assert "\n" not in str(err.value)
-    finally:
-        release.set()
-        holder.join()
 
 
 def test_an_unreachable_chroma_server_is_one_line_at_start(settings: Settings) -> None:

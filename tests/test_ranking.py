@@ -30,8 +30,8 @@ def index(fake_index) -> SearchIndex:
 def opening_chunks(index: SearchIndex, n: int) -> list[Hit]:
     """The muscles article's first ``n`` chunks: its introduction, then the At-a-Glance list."""
     found = sorted((sc.chunk.position, i) for i, sc in enumerate(index.chunks) if sc.chunk.article_id == MUSCLES)
-    return [Hit(i, index.chunks[i].chunk_id, index.chunks[i].chunk, 0.5, 2.0 - p, 1.0 - 0.1 * p, score=1.0 - 0.1 * p)
-            for p, i in found[:n]]
+    return [Hit(i, index.chunks[i].chunk_id, index.chunks[i].chunk, 0.5, 2.0 - p, 1.0 - 0.1 * p, score=1.0 - 0.1 * p,
+                hand_set=1.0 - 0.1 * p) for p, i in found[:n]]
 
 
 def asking_for_muscles() -> Query:

@@ -7,7 +7,6 @@ import gc
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,9 +17,9 @@ from fastapi.testclient import TestClient
 from ingest.errors import StrideError
 from ingest.pipeline import run_ingest
 from ingest.settings import Settings
-from ingest.store import IndexPaths, VersionLease, ingest_lock
+from ingest.store import IndexPaths, VersionLease, VersionPaths, ingest_lock
 from service.api.app import create_app
-from tests.conftest import wait_ready
+from tests.conftest import held_by_another_thread, wait_ready
 from tests.fakes import build_fake_engine, fake_embeddings_factory
 
 NEW_ARTICLE = """# Tibialis Posterior Drills for Runners
@@ -35,6 +34,15 @@ ADMIN = {"X-Admin-Key": "k"}
 
 def ingest(settings: Settings, **kw: Any) -> None:
     run_ingest(settings, embeddings_factory=fake_embeddings_factory(), **kw)
+
+
+def staged_copy(paths: IndexPaths) -> tuple[VersionPaths, VersionPaths]:
+    """The current version, and a staged copy of it ready to publish."""
+    cur = paths.current()
+    assert cur is not None
+    staged = paths.staging()
+    shutil.copytree(cur.root, staged.root)
+    return cur, staged
 
 
 def versions(settings: Settings) -> set[str]:
@@ -202,23 +210,10 @@ def test_an_ingest_waits_out_a_servers_clean_up_instead_of_failing(fake_index: S
     # A server deletes versions it let go holding the ingest lock (LocalIndex.collect_garbage_if_idle);
     # an ingest that starts meanwhile is not "another ingest running".
     paths = IndexPaths.for_data_dir(fake_index.data_dir)
-    taken, hold = threading.Event(), threading.Event()
-
-    def clean_up() -> None:
-        with ingest_lock(paths):
-            taken.set()
-            hold.wait(0.5)
-
-    cleaner = threading.Thread(target=clean_up)
-    cleaner.start()
-    try:
-        assert taken.wait(10)
+    with held_by_another_thread(lambda: ingest_lock(paths), hold_s=0.5):
         before = paths.current_id()
         ingest(fake_index, rebuild=True)
         assert paths.current_id() != before
-    finally:
-        hold.set()
-        cleaner.join()
 
 
 def test_a_second_ingest_is_turned_away_with_one_line(fake_index: Settings) -> None:
@@ -231,10 +226,7 @@ def test_a_second_ingest_is_turned_away_with_one_line(fake_index: Settings) -> N
 
 def test_clean_up_moves_versions_aside_under_the_lock_and_deletes_them_after(fake_index: Settings) -> None:
     paths = IndexPaths.for_data_dir(fake_index.data_dir)
-    old = paths.current()
-    assert old is not None
-    staged = paths.staging()
-    shutil.copytree(old.root, staged.root)
+    old, staged = staged_copy(paths)
     paths.publish(staged, f"{old.version_id}-next")
     with ingest_lock(paths):
         assert paths.collect_garbage() == []
@@ -245,9 +237,6 @@ def test_clean_up_moves_versions_aside_under_the_lock_and_deletes_them_after(fak
 
 def test_publishing_the_same_content_twice_in_a_second_never_replaces_a_version(fake_index: Settings) -> None:
     paths = IndexPaths.for_data_dir(fake_index.data_dir)
-    cur = paths.current()
-    assert cur is not None
-    staged = paths.staging()
-    shutil.copytree(cur.root, staged.root)
+    cur, staged = staged_copy(paths)
     again = paths.publish(staged, cur.version_id)
     assert again.root != cur.root and cur.manifest.exists() and again.version_id == f"{cur.version_id}-2"

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,7 @@ def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[
     focus = {stem(w) for w in query.focus}
     own = {stem(w) for w in query.content}
     best_keyword = max((h.keyword for h in hits), default=0.0) or 1.0
-    top = hits[0].score if hits else 0.0
+    top = hits[0].hand_set if hits else 0.0
     rows = []
     for rank, (h, sims) in enumerate(zip(hits, sentence_sims, strict=True)):
         chunk, st = h.chunk, _static(h.chunk)
@@ -92,7 +92,7 @@ def ranking_features(query: Query, hits: Sequence[Hit], sentence_sims: Sequence[
             top3[0],
             top3[1] if len(top3) > 1 else top3[0],
             sum(top3) / len(top3),
-            h.score - top,
+            h.hand_set - top,
             math.log1p(rank),
             len(focus & st.heading) / len(focus) if focus else 0.0,
             len(focus & st.text) / len(focus) if focus else 0.0,
@@ -128,5 +128,11 @@ class RankingModel:
         mean, scale, coef = (tuple(float(v) for v in data[k]) for k in ("mean", "scale", "coef"))
         return cls(mean, scale, coef, float(data["intercept"]), path.name)
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Made once per model, not per request (a frozen dataclass still takes a cached_property).
+        return np.asarray(self.mean), np.asarray(self.scale), np.asarray(self.coef)
+
     def probability(self, x: np.ndarray) -> np.ndarray:
-        return logistic(((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept)
+        mean, scale, coef = self._arrays
+        return logistic(((x - mean) / scale) @ coef + self.intercept)

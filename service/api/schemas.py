@@ -71,15 +71,18 @@ class SearchRequest(BaseModel):
     section: Text | None = Field(None, max_length=300)
 
 
+# /search and the MCP search tool report the same score.
+SCORE_DESCRIPTION = ("How well the passage answers, higher is better: the learned ranking's 0-1 score (relative, "
+                     "not a calibrated probability), or a CrossEncoder's own score when one is configured.")
+
+
 class SearchResult(BaseModel):
     chunk_id: str
     article_id: str
     title: str
     section: str
     text: str
-    score: float = Field(description="How well the passage answers, higher is better: the learned ranking's 0-1 "
-                              "score (relative, not a calibrated probability), or a CrossEncoder's own score "
-                              "when one is configured.")
+    score: float = Field(description=SCORE_DESCRIPTION)
 
 
 class SearchResponse(BaseModel):

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Scope
 from service.answering.citations import Citation
 from service.answering.engine import Engine
 from service.answering.query import Turn
-from service.api.schemas import ARTICLE_ID, ChatRequest, Message, SearchRequest
+from service.api.schemas import ARTICLE_ID, SCORE_DESCRIPTION, ChatRequest, Message, SearchRequest
 
 STARTING = "Stride is starting; try again shortly"
 ARTICLE_URI = "stride://articles/{article_id}"
@@ -58,9 +58,7 @@ class Passage(BaseModel):
     title: str
     section: str = Field(description="The heading trail, 'A > B'.")
     text: str = Field(description="Verbatim article text.")
-    score: float = Field(description="How well the passage answers, higher is better: the learned ranking's 0-1 "
-                              "score (relative, not a calibrated probability), or a CrossEncoder's own score "
-                              "when one is configured.")
+    score: float = Field(description=SCORE_DESCRIPTION)
 
 
 class SearchResults(BaseModel):
