@@ -72,3 +72,38 @@ def sentence_mentions(sentences: Iterable[str]) -> Counter[str]:
         toks = keyword_tokens(sentence)
         mentions.update(set(toks) | {f"{a} {b}" for a, b in itertools.pairwise(toks)})
     return mentions
+
+
+SHORT_FORM = re.compile(r"\(([A-Z][A-Z0-9]{1,7})\)")
+
+
+def _long_form(short: str, before: str) -> str | None:
+    """Schwartz & Hearst's long form of ``short`` in the words just before it: the shortest run of
+    those words whose letters spell it in order, the first letter starting a word."""
+    candidate = re.findall(r"[\w'-]+", before)[-min(len(short) + 5, 2 * len(short)):]
+    text = " ".join(candidate).lower()
+    s, t = len(short) - 1, len(text) - 1
+    letters = short.lower()
+    while s >= 0:
+        ch = letters[s]
+        while t >= 0 and (text[t] != ch or (s == 0 and t > 0 and text[t - 1].isalnum())):
+            t -= 1
+        if t < 0:
+            return None
+        s, t = s - 1, t - 1
+    start = text.rfind(" ", 0, t + 1) + 1
+    found = text[start:]
+    # A long form longer than the abbreviation's letters allow is a phrase that merely contains them.
+    return found if len(found.split()) <= len(short) + 1 else None
+
+
+def defined_abbreviations(texts: Iterable[str]) -> dict[str, str]:
+    """The abbreviations the texts define ("tensor fasciae latae (TFL)" -> {"tfl": "tensor fasciae
+    latae"}): a reader's "TFL" means what the articles say it stands for, whatever an encoder knows."""
+    found: dict[str, str] = {}
+    for text in texts:
+        for m in SHORT_FORM.finditer(text):
+            long = _long_form(m.group(1), text[max(0, m.start() - 200) : m.start()])
+            if long is not None and m.group(1).lower() not in found:
+                found[m.group(1).lower()] = long
+    return found

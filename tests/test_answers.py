@@ -36,6 +36,44 @@ def test_followup_resolves_pronoun_to_previous_exercise(real_engine) -> None:
     assert any(c.article_id == "hip-strengthening-exercises-for-runners" for c in r.citations)
 
 
+@pytest.mark.parametrize(("exercise", "variation"), [
+    ("a clamshell", "Clamshell Variation"),
+    ("a squat", "Squat Variation"),
+    ("a bridge", "Bridge Variation"),
+    ("a banded side step", "Banded Side Walk Variation"),
+    ("a quadruped hip extension", "Quadruped Hip Extension"),
+])
+def test_make_it_harder_after_an_exercise_is_answered_by_its_variation(real_engine, exercise, variation) -> None:
+    r = real_engine.chat("How do I make it harder?", [Turn("user", f"How do I do {exercise}?"),
+                                                      Turn("assistant", "...")])
+    assert not r.abstained and r.citations
+    # every quote is the exercise's own "Challenge Yourself" section, not its steps again
+    assert {c.section.split(" > ")[-1] for c in r.citations} == {f"Challenge Yourself: {variation}"}
+
+
+def test_a_follow_up_without_a_pronoun_is_read_against_the_conversation(real_engine) -> None:
+    # Nothing in "a sample week" points back, and alone it is too vague to answer; after a question
+    # about scheduling it asks for the articles' example week.
+    history = [Turn("user", "How should I schedule strength training around my runs?"), Turn("assistant", "...")]
+    alone = real_engine.chat("Could you show me a sample week?")
+    assert alone.abstained
+    r = real_engine.chat("Could you show me a sample week?", history)
+    assert not r.abstained and "Monday running, Tuesday strength" in r.answer
+    assert r.provenance.query is not None
+    assert r.provenance.query.follow_up_of == "How should I schedule strength training around my runs?"
+
+
+def test_an_adjacent_topic_after_a_conversation_is_declined_as_it_is_alone(real_engine) -> None:
+    # Reading a message as a follow-up when it can't be answered alone must not turn "which running
+    # shoes?" into an answer about the earlier topic.
+    history = [Turn("user", "What do the glutes do when running?"), Turn("assistant", "...")]
+    adjacent = [i for i in load_items("dev") if not i.answerable and not i.history]
+    assert len(adjacent) >= 15
+    for item in adjacent:
+        assert real_engine.chat(item.question, history).abstained == real_engine.chat(item.question).abstained, \
+            item.question
+
+
 def test_pain_question_includes_the_articles_advice_to_see_a_physical_therapist(real_engine) -> None:
     r = real_engine.chat("My knee hurts when I run. What should I strengthen?")
     assert not r.abstained
@@ -65,6 +103,13 @@ def test_lay_terms_and_typos_reach_the_anatomy(real_engine) -> None:
     typo = real_engine.chat("does runing strenghten the hamstrngs?")
     assert typo.provenance.query is not None and typo.provenance.query.corrections
     assert not typo.abstained
+
+
+def test_an_abbreviation_the_articles_define_is_answered_with_their_definition(real_engine) -> None:
+    # The encoder alone does not know "TFL"; the article spells it out, and so does retrieval.
+    r = real_engine.chat("What is the TFL?")
+    assert not r.abstained
+    assert "tensor fasciae latae (TFL), a thigh muscle that stabilizes the hip" in r.answer
 
 
 def test_every_dev_answer_is_cited_verbatim_and_never_quotes_references(real_engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.lexicon import Concept, Lexicon
+from ingest.terms import defined_abbreviations
 from service.answering.query import Turn, analyse, is_follow_up, topic_of
 from service.answering.text import content_words, correct_spelling, normalise
 
@@ -112,3 +113,26 @@ def test_correct_spelling_leaves_short_words_alone_but_repairs_near_stopwords() 
         ["hour", "shoes", "which", "70"],
         {"wich": "which"},
     )
+
+
+def test_the_articles_define_their_abbreviations(real_articles) -> None:
+    # Golden on the shipped articles: both parenthesised abbreviations, with what they stand for.
+    found = defined_abbreviations(a.text for a in real_articles.values())
+    assert found == {"tfl": "tensor fasciae latae", "si": "sacroiliac"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("delayed onset muscle soreness (DOMS) peaks", {"doms": "delayed onset muscle soreness"}),
+    ("high-intensity interval training (HIIT) sessions", {"hiit": "high-intensity interval training"}),
+    ("a review in the British Journal (BJSM)", {}),  # the letters are not the words before it
+    ("as the study found (PubMed)", {}),  # a source in brackets, not an abbreviation
+    ("the quads (see above)", {}),
+])
+def test_an_abbreviation_is_only_what_the_words_before_it_spell(text: str, expected: dict[str, str]) -> None:
+    assert defined_abbreviations([text]) == expected
+
+
+def test_analyse_spells_out_an_abbreviation_for_retrieval_but_keeps_the_question() -> None:
+    q = analyse("What does the TFL do?", [], LEXICON, VOCAB | {"tfl"}, {"tfl": "tensor fasciae latae"})
+    assert q.text == "what does the tfl tensor fasciae latae do"
+    assert q.focus == analyse("What does the TFL do?", [], LEXICON, VOCAB | {"tfl"}).focus

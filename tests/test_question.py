@@ -20,6 +20,11 @@ from service.answering.question import answer_type, focus_phrases, focus_terms
     ("my calves hurt after runs why", "reason"),
     ("How do I make it harder?", "variation"),
     ("Where should I put the band to make it tougher?", "variation"),
+    ("Squats feel too easy. How can I make them harder?", "variation"),
+    ("is there a tougher version of the bridge", "variation"),
+    ("Which muscles work harder on hills?", "set"),  # muscles working harder: not a harder exercise
+    ("do hills make my hip flexors work harder", "yes_no"),
+    ("lunges or squats, which one is harder", "other"),  # two exercises compared, not one made harder
     ("Does running build muscle?", "yes_no"),
     ("What do the glutes do when running?", "other"),
 ])

@@ -348,9 +348,12 @@ class Engine:
         article_id: str | None = None,
         section: str | None = None,
         answerable_only: bool = False,
+        follow_up: bool | None = None,
     ) -> tuple[Query, np.ndarray, list[Hit]]:
-        """The resolved query, its vector and the ``k`` best chunks, reranked."""
-        query = analyse(message, history or [], self._lexicon, self._index.vocabulary)
+        """The resolved query, its vector and the ``k`` best chunks, reranked. ``follow_up``: whether the
+        message leans on ``history`` (None: judged from its wording)."""
+        query = analyse(message, history or [], self._lexicon, self._index.vocabulary, self._index.abbreviations,
+                        follow_up)
         qvec = self._encoder(query.text)
         candidates = self._index.candidates(query, qvec, self._retrieval, k, article_id, section, answerable_only)
         return query, qvec, self._reranker.rerank(query, qvec, candidates, self._index)[:k]
@@ -388,6 +391,18 @@ class Engine:
         )
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
+        if (conf < self._calibration.threshold and query.follow_up_of is None and focus_covered >= 1.0
+                and any(t.role == "user" for t in history)):
+            # "Can you give me an example week?" leans on the conversation without a pronoun to show it:
+            # a message about nothing the articles don't discuss, that they can't answer alone but can
+            # as a follow-up, is one. ("What running shoes should I buy?" asks about something else.)
+            alt_query, alt_qvec, alt_hits = self.retrieve(
+                message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True,
+                follow_up=True)
+            alt_covered = focus_coverage(alt_query, self._index.mentions, self._index.discussed_concepts)
+            alt_conf = confidence(alt_query, alt_hits, self._calibration, alt_covered)
+            if alt_conf >= self._calibration.threshold:
+                query, qvec, hits, focus_covered, conf = alt_query, alt_qvec, alt_hits, alt_covered, alt_conf
         if conf < self._calibration.threshold:
             topics = closest_topics(hits)
             yield self._decline(decline_text(hits, topics), query, hits, started, "low_confidence", conf,

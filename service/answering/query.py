@@ -4,6 +4,7 @@ resolved against the conversation. Pure."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -63,7 +64,8 @@ def topic_of(question: str, lexicon: Lexicon, vocabulary: AbstractSet[str]) -> s
     return " ".join(terms) if terms else " ".join(content_words(text))
 
 
-def _resolved_previous(history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str]) -> str | None:
+def _resolved_previous(history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str],
+                       abbreviations: Mapping[str, str]) -> str | None:
     """The previous user question as it was understood: a follow-up itself ("How do I do it?" after
     "What does the quadruped hip extension work?") carries the subject it was resolved against, so
     a chain of follow-ups keeps its subject."""
@@ -71,19 +73,31 @@ def _resolved_previous(history: list[Turn], lexicon: Lexicon, vocabulary: Abstra
     if not users:
         return None
     last = users[-1]
-    return analyse(history[last].content, history[:last], lexicon, vocabulary).text
+    return analyse(history[last].content, history[:last], lexicon, vocabulary, abbreviations).text
 
 
-def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str]) -> Query:
-    """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know."""
+def spelled_out(tokens: list[str], abbreviations: Mapping[str, str]) -> str:
+    """The words with each abbreviation the articles define followed by what it stands for: "tfl" ->
+    "tfl tensor fasciae latae", so that retrieval meets the articles' own words."""
+    return " ".join(f"{w} {abbreviations[w]}" if w in abbreviations else w for w in tokens)
+
+
+def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str],
+            abbreviations: Mapping[str, str] | None = None, follow_up: bool | None = None) -> Query:
+    """The retrieval query for ``message``; vocabulary is every word the corpus and lexicon know, and
+    ``abbreviations`` those the articles define (``ingest.terms.defined_abbreviations``). ``follow_up``
+    says whether the message leans on the conversation; None decides by its wording (``is_follow_up``)."""
+    abbreviations = abbreviations or {}
     previous = next((t.content for t in reversed(history) if t.role == "user"), None)
-    follow = previous if previous is not None and is_follow_up(message, history) else None
-    understood = _resolved_previous(history, lexicon, vocabulary) if follow else None
+    leans = is_follow_up(message, history) if follow_up is None else follow_up
+    follow = previous if previous is not None and leans else None
+    understood = _resolved_previous(history, lexicon, vocabulary, abbreviations) if follow else None
     own = words(message)
     fixed, changes = correct_spelling(own, vocabulary)
     repaired = " ".join(fixed)
     topic = topic_of(understood, lexicon, vocabulary) if understood else ""
-    text = f"{repaired} {topic}" if follow else repaired
+    asked = spelled_out(fixed, abbreviations)
+    text = f"{asked} {topic}" if follow else asked
     concepts = lexicon.concepts_in(text)
     found = {t for t, _ in lexicon.find(text)}
     expansions = [t for c in concepts if c.expand for t in c.terms if t not in found]

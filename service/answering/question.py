@@ -24,9 +24,14 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
 # "whats a hip hinge") is normalised to lower case with straight apostrophes first.
 _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("variation", re.compile(
-        r"\b(harder|tougher|more (challenging|difficult|advanced)|progress(ion)?|variations?|advance it|"
-        r"level up|make (it|this|that) (more )?(hard|tough|difficult|challenging)|where (should|do) (i|you) "
-        r"(put|place)|band (go|placement))\b")),
+        # "harder" asks for a variation when something is to be made so ("make them harder", "a tougher
+        # version"), not when two exercises are compared ("lunges or squats, which is harder") or muscles
+        # made to work harder
+        r"\b((make|making|made|get|getting)\b(?:(?!\bwork).){0,25}\b(harder|tougher)|"
+        r"(harder|tougher) (version|variation|option|progression|exercise|move)s?|"
+        r"more (challenging|difficult|advanced)|progress(ion)?|variations?|advance it|level up|"
+        r"make (it|this|that) (more )?(hard|tough|difficult|challenging)|where (should|do) (i|you) (put|place)|"
+        r"band (go|placement))\b")),
     ("procedure", re.compile(
         r"\b(how (do|should|can) (i|you|we) (do|perform|execute)|how to (do|perform)|steps? (for|to)|"
         r"what are the steps|technique for|proper form|how is (a|an|the) .{1,40} (done|performed))\b")),
@@ -55,7 +60,9 @@ _CUE_WORDS = frozenset(
     "often much many long far first order versus vs compared better reason cause causes happen happens "
     "recommend recommended important importance help helps work works use used should whats "
     # chat fillers that carry no topic
-    "actually really just even always ever still also anything something bad okay fine guys".split()
+    "actually really just even always ever still also anything something bad okay fine guys "
+    # requests for a form of answer ("give me an example", "show me a sample")
+    "give show example examples sample version versions".split()
 )
 
 

@@ -26,6 +26,7 @@ from ingest.lexicon import Lexicon
 from ingest.models import Chunk
 from ingest.shards import ShardSentences
 from ingest.store import IndexSnapshot, StoredChunk, sentence_id
+from ingest.terms import defined_abbreviations
 from service.answering.fusion import rrf_fusion, weighted_fusion
 from service.answering.query import Query
 from service.answering.text import content_words, keyword_tokens, stem
@@ -190,6 +191,7 @@ class SearchIndex:
             raise ValueError("the keyword index does not match the chunks — run `stride ingest --rebuild`")
         self.vocabulary = search.vocabulary | lexicon.vocabulary()
         self.mentions: Counter[str] = search.mentions
+        self.abbreviations = defined_abbreviations(sc.chunk.text for sc in self.chunks if not sc.chunk.is_reference)
         self.answerable_mask = np.array([not sc.chunk.is_reference for sc in self.chunks], dtype=bool)
         # Per-article positions and lower-cased section labels: filters cost array operations, not a
         # Python loop over every chunk per request.
