@@ -92,9 +92,13 @@ def _long_form(short: str, before: str) -> str | None:
             return None
         s, t = s - 1, t - 1
     start = text.rfind(" ", 0, t + 1) + 1
-    found = text[start:]
-    # A long form longer than the abbreviation's letters allow is a phrase that merely contains them.
-    return found if len(found.split()) <= len(short) + 1 else None
+    found = text[start:].split()
+    # A long form longer than the abbreviation's letters allow is a phrase that merely contains them;
+    # one holding the short form itself ("on my own (OWN)") or opening on a function word ("and
+    # abductors (AA)") is no definition either.
+    if len(found) > len(short) + 1 or short.lower() in found or found[0] in STOPWORDS:
+        return None
+    return " ".join(found)
 
 
 def defined_abbreviations(texts: Iterable[str]) -> dict[str, str]:

@@ -77,11 +77,12 @@ def test_the_errors_schemathesis_cannot_provoke_are_documented_as_sent(fake_sett
     from fastapi.testclient import TestClient
 
     from ingest.errors import StrideError
-    from tests.conftest import wait_ready
+    from tests.conftest import clear_of_a_minute_edge, wait_ready
 
     limited = fake_settings.model_copy(update={"rate_limit_chat": "1/minute"})
     with TestClient(create_app(limited, engine_factory=build_fake_engine)) as client:
         wait_ready(client)
+        clear_of_a_minute_edge()
         _conforms(client.post("/chat", content=b'{"message": "' + b"x" * 300_000 + b'"}',
                               headers={"content-type": "application/json"}), "post", "/chat")
         client.post("/chat", json={"message": "What do calves do?"})

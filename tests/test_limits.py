@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from ingest.settings import Settings, SettingsInvalid, load_settings
 from service.api.app import create_app
-from tests.conftest import wait_ready
+from tests.conftest import clear_of_a_minute_edge, wait_ready
 from tests.fakes import build_fake_engine
 from tests.servers import serve
 
@@ -28,6 +28,7 @@ def test_the_shipped_defaults_throttle_a_script_hammering_chat(fake_settings: Se
     settings = fake_settings.model_copy(update={"rate_limit_chat": shipped.rate_limit_chat})
     with TestClient(create_app(settings, engine_factory=build_fake_engine)) as client:
         wait_ready(client)
+        clear_of_a_minute_edge()
         statuses = _limited(client, "POST", "/chat", QUESTION, 25)
         over = client.post("/chat/stream", json=QUESTION)  # the stream shares the chat allowance
     assert statuses[:20] == [200] * 20 and statuses[20:] == [429] * 5
@@ -42,6 +43,7 @@ def test_each_client_and_each_route_has_its_own_allowance(fake_settings: Setting
     app = create_app(settings, engine_factory=build_fake_engine)
     with TestClient(app, client=("203.0.113.7", 5000)) as first:
         wait_ready(first)
+        clear_of_a_minute_edge()
         second = TestClient(app, client=("198.51.100.9", 5000))  # another reader of the same server
         assert _limited(first, "POST", "/chat", QUESTION, 4) == [200, 200, 200, 429]
         assert _limited(second, "POST", "/chat", QUESTION, 1) == [200]

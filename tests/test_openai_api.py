@@ -16,6 +16,7 @@ import pytest
 from ingest.settings import Settings
 from service.api.app import create_app
 from service.api.openai_wire import SOURCES_HEADING
+from tests.conftest import clear_of_a_minute_edge
 from tests.fakes import build_fake_engine
 from tests.servers import serve, stride_serve
 
@@ -151,6 +152,7 @@ def test_an_open_v1_shares_the_chat_rate_limit_and_sheds_in_the_openai_shape(fak
     settings = fake_settings.model_copy(update={"rate_limit_chat": "2/minute"})  # no API keys: anonymous
     with serve(create_app(settings, engine_factory=build_fake_engine), ready_path="/readyz") as base:
         client = _sdk(base)
+        clear_of_a_minute_edge()
         for _ in range(2):
             client.chat.completions.create(model="stride", messages=[{"role": "user", "content": QUESTION}])
         with pytest.raises(openai.RateLimitError) as caught:

@@ -124,9 +124,12 @@ def test_the_articles_define_their_abbreviations(real_articles) -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("delayed onset muscle soreness (DOMS) peaks", {"doms": "delayed onset muscle soreness"}),
     ("high-intensity interval training (HIIT) sessions", {"hiit": "high-intensity interval training"}),
-    ("a review in the British Journal (BJSM)", {}),  # the letters are not the words before it
-    ("as the study found (PubMed)", {}),  # a source in brackets, not an abbreviation
-    ("the quads (see above)", {}),
+    ("the anterior cruciate ligament (ACL) tears", {"acl": "anterior cruciate ligament"}),
+    # capitals in brackets that don't abbreviate the words before them
+    ("I tried it on my own (OWN)", {}),  # the "long form" holds the short form itself
+    ("adductors and abductors (AA)", {}),  # it would open on a function word
+    ("a review in the British Journal (BJSM)", {}),
+    ("see the results (T1)", {}),
 ])
 def test_an_abbreviation_is_only_what_the_words_before_it_spell(text: str, expected: dict[str, str]) -> None:
     assert defined_abbreviations([text]) == expected
@@ -136,3 +139,14 @@ def test_analyse_spells_out_an_abbreviation_for_retrieval_but_keeps_the_question
     q = analyse("What does the TFL do?", [], LEXICON, VOCAB | {"tfl"}, {"tfl": "tensor fasciae latae"})
     assert q.text == "what does the tfl tensor fasciae latae do"
     assert q.focus == analyse("What does the TFL do?", [], LEXICON, VOCAB | {"tfl"}).focus
+    # typed in lower case, as chat is
+    assert analyse("what does the tfl do", [], LEXICON, VOCAB | {"tfl"}, {"tfl": "tensor fasciae latae"}).text \
+        == "what does the tfl tensor fasciae latae do"
+
+
+def test_an_abbreviation_that_is_also_a_common_word_counts_only_in_capitals() -> None:
+    defined = {"who": "world health organization", "si": "sacroiliac"}
+    assert analyse("who should do squats", [], LEXICON, VOCAB, defined).text == "who should do squats"
+    assert analyse("What does the WHO say?", [], LEXICON, VOCAB, defined).text == \
+        "what does the who world health organization say"
+    assert analyse("my SI joint hurts", [], LEXICON, VOCAB, defined).text == "my si sacroiliac joint hurts"

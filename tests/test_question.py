@@ -22,9 +22,15 @@ from service.answering.question import answer_type, focus_phrases, focus_terms
     ("Where should I put the band to make it tougher?", "variation"),
     ("Squats feel too easy. How can I make them harder?", "variation"),
     ("is there a tougher version of the bridge", "variation"),
-    ("Which muscles work harder on hills?", "set"),  # muscles working harder: not a harder exercise
+    ("how do i make my workouts harder without weights", "variation"),
+    ("make squats harder", "variation"),
+    # harder, but no exercise to be made so
+    ("Which muscles work harder on hills?", "set"),
     ("do hills make my hip flexors work harder", "yes_no"),
-    ("lunges or squats, which one is harder", "other"),  # two exercises compared, not one made harder
+    ("Why do hills make running harder?", "reason"),
+    ("does running make my calves tougher", "yes_no"),
+    ("my runs are getting harder every week", "other"),
+    ("lunges or squats, which one is harder", "comparison"),
     ("Does running build muscle?", "yes_no"),
     ("What do the glutes do when running?", "other"),
 ])

@@ -139,17 +139,18 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         return []
     order = np.argsort(-probs, kind="stable")
     best = float(probs[order[0]])
-    if query.answer_type == "variation":
+    if query.answer_type == "variation" and query.focus:
         # "How do I make it harder?" after an exercise asks for that exercise's variation, which the
-        # articles give under their "Challenge Yourself" headings: it leads, and the answer stays there
-        # rather than repeating the exercise's own steps.
+        # articles give under a "Challenge Yourself" heading naming it: the answer is that section's,
+        # likeliest unit first, not the exercise's own steps again. The heading must name most of the
+        # exercise ("Banded Side Walk" for a banded side step; "side" alone is not a side plank).
         focus = {stem(w) for w in query.focus}
-        named = {int(i): len(focus & stems(cands[int(i)].hit.chunk.section[-1])) for i in order
-                 if cands[int(i)].in_variation}
-        # the heading that names most of the exercise ("Banded Side Walk Variation" for a banded side step)
-        varied = sorted((i for i in order if named.get(int(i))), key=lambda i: -named[int(i)])
-        if varied:
-            order = np.asarray(varied + [i for i in order if cands[int(i)].in_variation and i not in varied])
+        named = {int(i): len(focus & stems(VARIATION_HEADING.sub("", cands[int(i)].hit.chunk.section[-1]))) / len(focus)
+                 for i in order if cands[int(i)].in_variation}
+        most = max(named.values(), default=0.0)
+        if most > 0.5:
+            order = np.asarray([i for i in order if named.get(int(i)) == most])
+            best = float(probs[order[0]])
     chosen = [cands[int(order[0])]]
     used = chosen[0].words
     limit = budget(query, params)

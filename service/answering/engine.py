@@ -386,19 +386,17 @@ class Engine:
         if is_injection(message):
             yield self._decline(OUT_OF_SCOPE, None, [], started, "out_of_scope")
             return
-        query, qvec, hits = self.retrieve(
-            message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True
-        )
+        k = max(10, self._answerer.params.chunks_considered)
+        query, qvec, hits = self.retrieve(message, history, k=k, answerable_only=True)
         focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
         conf = confidence(query, hits, self._calibration, focus_covered)
-        if (conf < self._calibration.threshold and query.follow_up_of is None and focus_covered >= 1.0
-                and any(t.role == "user" for t in history)):
+        if (conf < self._calibration.threshold and query.follow_up_of is None and query.focus
+                and focus_covered >= 1.0 and any(t.role == "user" for t in history)):
             # "Can you give me an example week?" leans on the conversation without a pronoun to show it:
             # a message about nothing the articles don't discuss, that they can't answer alone but can
-            # as a follow-up, is one. ("What running shoes should I buy?" asks about something else.)
-            alt_query, alt_qvec, alt_hits = self.retrieve(
-                message, history, k=max(10, self._answerer.params.chunks_considered), answerable_only=True,
-                follow_up=True)
+            # as a follow-up, is one. ("What running shoes should I buy?" asks about something else.) The
+            # second retrieval is paid only by a message that would otherwise be declined.
+            alt_query, alt_qvec, alt_hits = self.retrieve(message, history, k=k, answerable_only=True, follow_up=True)
             alt_covered = focus_coverage(alt_query, self._index.mentions, self._index.discussed_concepts)
             alt_conf = confidence(alt_query, alt_hits, self._calibration, alt_covered)
             if alt_conf >= self._calibration.threshold:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ingest.lexicon import Concept, Lexicon
 from service.answering.question import AnswerType, answer_type, focus_phrases, focus_terms
-from service.answering.text import content_words, correct_spelling, words
+from service.answering.text import STOPWORDS, content_words, correct_spelling, words
 
 ANAPHORA = frozenset("it its it's this that these those they them their one ones there same".split())
 CONTINUATION = re.compile(r"^\s*(and|also|what about|how about|what if|but|or|then|so)\b", re.IGNORECASE)
@@ -25,7 +25,8 @@ class Turn:
 @dataclass
 class Query:
     message: str  # as asked
-    text: str  # what is retrieved with: repaired and, for a follow-up, joined to the earlier question
+    text: str  # what is retrieved with: repaired, abbreviations spelled out and, for a follow-up, joined to
+    #            the earlier question's subject
     concepts: list[Concept]
     expansions: list[str]  # lexicon terms added for keyword retrieval
     content: list[str]  # content words of ``text``
@@ -76,10 +77,24 @@ def _resolved_previous(history: list[Turn], lexicon: Lexicon, vocabulary: Abstra
     return analyse(history[last].content, history[:last], lexicon, vocabulary, abbreviations).text
 
 
-def spelled_out(tokens: list[str], abbreviations: Mapping[str, str]) -> str:
+# Zipf frequency (wordfreq) from which a word typed in lower case is a word, not an abbreviation:
+# "tfl" 2.9 and "acl" 3.4 are spelled out as typed, "who" 6.3 and "si" 4.2 only as "WHO" and "SI".
+COMMON_WORD_ZIPF = 4.0
+
+
+def spelled_out(message: str, tokens: list[str], abbreviations: Mapping[str, str]) -> str:
     """The words with each abbreviation the articles define followed by what it stands for: "tfl" ->
-    "tfl tensor fasciae latae", so that retrieval meets the articles' own words."""
-    return " ".join(f"{w} {abbreviations[w]}" if w in abbreviations else w for w in tokens)
+    "tfl tensor fasciae latae", so that retrieval meets the articles' own words. An abbreviation that
+    is also a common word counts only when ``message`` has it in capitals."""
+    from wordfreq import zipf_frequency
+
+    capitals = {w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,7}\b", message)}
+
+    def meant(w: str) -> bool:
+        return w in abbreviations and (w in capitals or (
+            w not in STOPWORDS and zipf_frequency(w, "en") < COMMON_WORD_ZIPF))
+
+    return " ".join(f"{w} {abbreviations[w]}" if meant(w) else w for w in tokens)
 
 
 def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: AbstractSet[str],
@@ -96,7 +111,7 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: Abs
     fixed, changes = correct_spelling(own, vocabulary)
     repaired = " ".join(fixed)
     topic = topic_of(understood, lexicon, vocabulary) if understood else ""
-    asked = spelled_out(fixed, abbreviations)
+    asked = spelled_out(message, fixed, abbreviations)
     text = f"{asked} {topic}" if follow else asked
     concepts = lexicon.concepts_in(text)
     found = {t for t, _ in lexicon.find(text)}

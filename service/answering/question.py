@@ -24,11 +24,13 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
 # "whats a hip hinge") is normalised to lower case with straight apostrophes first.
 _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("variation", re.compile(
-        # "harder" asks for a variation when something is to be made so ("make them harder", "a tougher
-        # version"), not when two exercises are compared ("lunges or squats, which is harder") or muscles
-        # made to work harder
-        r"\b((make|making|made|get|getting)\b(?:(?!\bwork).){0,25}\b(harder|tougher)|"
-        r"(harder|tougher) (version|variation|option|progression|exercise|move)s?|"
+        # "harder" asks for a variation when an exercise is to be made so ("how can I make them harder",
+        # "make it tougher", "a harder version"), not when hills make running harder, muscles work
+        # harder, runs get tougher or two exercises are compared ("which one is harder")
+        r"\b(how (can|do|should|could|would) (i|you|we) make\b(?:(?!\bwork(s|ing|ed)?\b).){0,30}\b(harder|tougher)|"
+        r"^mak(e|ing)\b(?:(?!\bwork(s|ing|ed)?\b).){0,30}\b(harder|tougher)|"
+        r"mak(e|es|ing) (it|them|this|that|these|those)( one| ones)? (a bit |a little |even |much )?(harder|tougher)|"
+        r"(harder|tougher) (version|variation|option|progression|exercise|move|workout)s?|"
         r"more (challenging|difficult|advanced)|progress(ion)?|variations?|advance it|level up|"
         r"make (it|this|that) (more )?(hard|tough|difficult|challenging)|where (should|do) (i|you) (put|place)|"
         r"band (go|placement))\b")),
@@ -38,7 +40,8 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("reason", re.compile(r"(^|\b)(why|what causes|how come|reason)\b")),
     ("comparison", re.compile(
         r"\b(before or after|after or before|which (comes |should come |one )?first|first or|order|"
-        r"versus|vs\.?|compared to|more than|less than|better than|or (running|lifting|strength))\b")),
+        r"versus|vs\.?|compared to|more than|less than|better than|or (running|lifting|strength)|"
+        r"which (one |ones )?(is |are )?(harder|easier|better|worse|tougher|more effective))\b")),
     ("quantity", re.compile(
         r"\b(how (much|many|often|long|far|heavy|frequently)|how many times|what percentage|"
         r"\d+\s*(kg|kilos?|lbs?|pounds))\b")),
