@@ -131,3 +131,27 @@ def test_an_articles_introduction_has_no_members_and_no_other_article_lends_any(
     chosen = select(query, cands, probs, AnswerParams())
 
     assert {c.hit.chunk_id for c in chosen} == {intro[0].chunk_id}
+
+
+def test_a_further_unit_that_answers_more_of_the_question_beats_a_slightly_likelier_one(index: SearchIndex) -> None:
+    # "Which lunge works the adductors, and why do they matter for the hip?": once the lunge is there,
+    # the reason adds what the answer lacks; another word on lunges adds nothing.
+    hits = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks[:3])]
+
+    def unit(hit: Hit, text: str) -> Candidate:
+        return Candidate(hit, 0, "prose", 0, 0, 0, 10, [text])
+
+    lead = unit(hits[0], "Lateral lunges involve the adductor muscles more.")
+    same_again = unit(hits[1], "Reverse lunges are gentler on the knees.")
+    the_reason = unit(hits[2], "Together they stabilise your hip while you run.")
+    query = Query("q", "q", [], [], ["lunge", "adductors", "stabilise", "hip"], 1.0, answer_type="other")
+    probs = np.array([0.9, 0.8, 0.75])
+    params = replace(AnswerParams(), keep_ratio=0.1, redundancy=1.01, max_words=500, max_units=2)
+
+    def second(coverage: float) -> Candidate:
+        chosen = select(query, [lead, same_again, the_reason], probs, replace(params, coverage=coverage))
+        assert chosen[0] is lead and len(chosen) == 2
+        return chosen[1]
+
+    assert second(0.0) is same_again  # likelihood alone
+    assert second(0.5) is the_reason  # 0.75 x (1 + 0.5 x 2/4) > 0.8

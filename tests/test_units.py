@@ -103,3 +103,14 @@ def test_a_step_that_continues_the_one_before_never_opens_a_unit(units_of) -> No
     # it is quoted with the step it continues
     assert any(c.parts[0] == "Squat down as far as you can." and len(c.parts) > 1
                and c.parts[1].startswith("From there") for c in squat)
+
+
+@pytest.mark.parametrize(("section", "kept"), [
+    ("The Type of Running Matters for Muscle Building", "Hill running is the second most muscle-stimulating"),
+    ("Programming: How to Build Muscle as a Runner", "Better running technique distributes muscular load"),
+])
+def test_a_pointer_to_another_guide_is_in_no_unit(units_of, section: str, kept: str) -> None:
+    # "Our hill running guide covers specific hill workout types...": what another guide says, not this one.
+    said = " ".join(c.text for c in units_of("can-runners-build-muscle", section))
+    assert "guide covers" not in said and "guide on building mileage safely" not in said
+    assert kept in said  # the paragraph around it stays

@@ -3,7 +3,8 @@
 Candidates come from the articles' structure (``units``): sentence windows, lists with their lead-in,
 numbered steps, single items, table rows. Each is scored by the learned ``SelectionModel``; the best
 is taken, then others at least ``keep_ratio`` as likely that repeat nothing already chosen (no
-overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type.
+overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type,
+the next always the one whose likelihood, raised by the question words it adds (``coverage``), is highest.
 Every unit quotes the exact article span it shows.
 """
 
@@ -35,9 +36,10 @@ class AnswerParams:
     max_units: int = 4
     max_window: int = 3  # sentences per prose window
     chunks_considered: int = 4
-    keep_ratio: float = 0.7  # a further unit must be this likely relative to the best
+    keep_ratio: float = 0.6  # a further unit must be this likely relative to the best
     min_probability: float = 0.1
     redundancy: float = 0.85  # cosine above which a unit repeats one already chosen
+    coverage: float = 0.5  # weight of the question's words a further unit adds that the answer lacks
 
 
 def budget(query: Query, params: AnswerParams) -> int:
@@ -156,14 +158,28 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
     limit = budget(query, params)
     if query.answer_type == "set":
         used += _members(query, chosen, cands, order, limit - used, params.redundancy, params.max_units)
-    for i in order[1:]:
-        c = cands[int(i)]
-        if len(chosen) >= params.max_units or probs[i] < max(params.min_probability, params.keep_ratio * best):
+    # Greedy, submodular: each further unit is the one whose likelihood, raised by the share of the
+    # question's words it adds to the answer, is highest ("which lunge ..., and why ...?" takes the
+    # reason once the lunge is there). With ``coverage`` 0 that is simply the likeliest next.
+    asked = {stem(w) for w in query.content}
+    covered = set().union(*(c.stems for c in chosen)) & asked
+    floor = max(params.min_probability, params.keep_ratio * best)
+    eligible = [int(i) for i in order[1:] if probs[i] >= floor]
+
+    def gain(i: int) -> float:
+        new = len((cands[i].stems & asked) - covered) / len(asked) if asked else 0.0
+        return float(probs[i]) * (1.0 + params.coverage * new)
+
+    while eligible and len(chosen) < params.max_units:
+        eligible.sort(key=gain, reverse=True)  # stable: equal gains keep the likelihood order
+        pick = next((i for i in eligible
+                     if used + cands[i].words <= limit and not _repeats(cands[i], chosen, params.redundancy)), None)
+        if pick is None:
             break
-        if used + c.words > limit or _repeats(c, chosen, params.redundancy):
-            continue
-        chosen.append(c)
-        used += c.words
+        eligible.remove(pick)
+        chosen.append(cands[pick])
+        used += cands[pick].words
+        covered |= cands[pick].stems & asked
     # The most likely unit opens the answer, since a reader takes the first sentence as the answer; units
     # of one passage stay together, in the article's order.
     lead: dict[str, int] = {}

@@ -35,6 +35,10 @@ ANNOUNCES = re.compile(
     r"([^.?!]{0,80}, )?i( am|'m) (excited|happy|thrilled|going|here) to (share|explain|tell|discuss|show)\b)",
     re.IGNORECASE,
 )  # a lead-in, an article's teaser or its author's set-up: it announces content and says none
+POINTS_ELSEWHERE = re.compile(
+    r"\bour\b[^.?!]{0,60}\b(guide|article|post)s?\b[^.?!]{0,60}\b(covers?|explains?|shows?|walks you through)\b",
+    re.IGNORECASE,
+)  # "Our hill running guide covers specific hill workout types...": content in another guide, not here
 YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
@@ -202,14 +206,14 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
             continue
         texts = [_sentence(chunk, k) for k in line]  # a line's sentences are consecutive
         # what rules a sentence out of every window holding it, decided once per sentence
-        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) for t in texts]
+        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) or bool(POINTS_ELSEWHERE.search(t)) for t in texts]
         for a in range(len(line)):
             for b in range(a, min(a + max_window, len(line))):
                 first, last = line[a], line[b]
                 sentences = texts[a : b + 1]
                 if any(barred[a : b + 1]):
                     # the article's own (rhetorical) question is never an answer; announcing what
-                    # follows says nothing (the window after it may)
+                    # follows, or what another guide covers, says nothing (the window after it may)
                     continue
                 if _is_lead_in(sentences[-1]):
                     continue  # a lead-in belongs to its list (see _list_candidates), or to nothing
