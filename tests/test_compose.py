@@ -145,7 +145,7 @@ def test_a_further_unit_that_answers_more_of_the_question_beats_a_slightly_likel
     same_again = unit(hits[1], "Reverse lunges are gentler on the knees.")
     the_reason = unit(hits[2], "Together they stabilise your hip while you run.")
     query = Query("q", "q", [], [], ["lunge", "adductors", "stabilise", "hip"], 1.0, answer_type="other")
-    probs = np.array([0.9, 0.8, 0.75])
+    probs = np.array([0.9, 0.85, 0.75])
     params = replace(AnswerParams(), keep_ratio=0.1, redundancy=1.01, max_words=500, max_units=2)
 
     def second(coverage: float) -> Candidate:
@@ -154,4 +154,23 @@ def test_a_further_unit_that_answers_more_of_the_question_beats_a_slightly_likel
         return chosen[1]
 
     assert second(0.0) is same_again  # likelihood alone
-    assert second(0.5) is the_reason  # 0.75 x (1 + 0.5 x 2/4) > 0.8
+    # 0.75 x (1 + 0.5 x 2/4) = 0.94 beats 0.85 x 1, but not 0.85 x (1 + 0.5 x 1/4) = 0.96: what the
+    # lead already covers earns nothing
+    assert second(0.5) is the_reason
+
+
+def test_what_an_earlier_pick_covered_earns_a_later_one_nothing(index: SearchIndex) -> None:
+    hits = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks[:4])]
+
+    def unit(hit: Hit, text: str) -> Candidate:
+        return Candidate(hit, 0, "prose", 0, 0, 0, 10, [text])
+
+    lead = unit(hits[0], "Lateral lunges involve the adductor muscles more.")
+    pelvis = unit(hits[1], "They stabilise the pelvis during each stride.")  # adds "stabilise"
+    knees = unit(hits[2], "Good stability work should stabilise the knees too.")  # "stabilise" again
+    hip = unit(hits[3], "Strong hip muscles protect the knees.")  # adds "hip"
+    query = Query("q", "q", [], [], ["lunge", "adductors", "stabilise", "hip"], 1.0, answer_type="other")
+    params = replace(AnswerParams(), keep_ratio=0.1, redundancy=1.01, max_words=500, max_units=3, coverage=0.5)
+    chosen = select(query, [lead, pelvis, knees, hip], np.array([0.9, 0.8, 0.78, 0.72]), params)
+    # first pick: 0.8 x 1.125 (pelvis); then "stabilise" is covered: 0.78 (knees) loses to 0.72 x 1.125
+    assert [id(c) for c in chosen] == [id(lead), id(pelvis), id(hip)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.answering.units import Candidate
+from service.answering.units import POINTS_ELSEWHERE, Candidate
 
 
 @pytest.fixture
@@ -114,3 +114,37 @@ def test_a_pointer_to_another_guide_is_in_no_unit(units_of, section: str, kept: 
     said = " ".join(c.text for c in units_of("can-runners-build-muscle", section))
     assert "guide covers" not in said and "guide on building mileage safely" not in said
     assert kept in said  # the paragraph around it stays
+
+
+@pytest.mark.parametrize(("sentence", "points"), [
+    ("Our hill running guide covers specific hill workout types.", True),
+    ("Strength training content for runners: Our running technique guide covers the mechanics.", True),
+    ("For runners new to training, our guide on building mileage safely covers total load.", True),
+    ("See our easy run guide for the right effort.", True),
+    ("Read our guide on easy runs.", True),
+    # content that merely says "our" or "shows"
+    ("Our research article shows that cadence drops with fatigue.", False),
+    ("Our post-run stretches show the calves recover faster.", False),
+    ("Our favourite guide to glutes is simple, but research shows squats help.", False),
+    ("Our bodies show that rest matters.", False),
+])
+def test_what_counts_as_a_pointer_to_another_guide(sentence: str, points: bool) -> None:
+    assert bool(POINTS_ELSEWHERE.search(sentence)) is points
+
+
+def test_a_list_drops_an_item_that_points_to_another_guide() -> None:
+    from ingest.models import Chunk
+    from service.answering.retrieval import Hit
+    from service.answering.units import _lines, _list_candidates
+
+    text = ("Build the base first:\n- Squats build the quads and glutes for runners every single week.\n"
+            "- Our hill running guide covers specific hill workout types.\n- Calf raises build the calves.")
+    spans, start = [], 0
+    for line in text.split("\n"):
+        spans.append((start, start + len(line)))
+        start += len(line) + 1
+    chunk = Chunk("a", "sha", "T", ("S",), 0, 0, len(text), text, "list", sentences=tuple(spans))
+    units = _list_candidates(Hit(0, "c", chunk, 0.0, 0.0, 0.0), 0, _lines(chunk), 200)
+    shown = [c.text for c in units]
+    assert shown[0].startswith("Build the base first: Squats build") and "Calf raises" in shown[0]
+    assert not any("guide covers" in t for t in shown)

@@ -135,7 +135,8 @@ def _members(query: Query, chosen: list[Candidate], cands: list[Candidate], orde
 
 
 def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams) -> list[Candidate]:
-    """The most likely unit, then others nearly as likely that add something new, within the budget;
+    """The most likely unit, then others at least ``keep_ratio`` as likely that repeat nothing chosen and
+    fit the budget, each the one that raises likelihood by coverage most (see ``AnswerParams.coverage``);
     in the order they are shown."""
     if not cands:
         return []
@@ -158,24 +159,26 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
     limit = budget(query, params)
     if query.answer_type == "set":
         used += _members(query, chosen, cands, order, limit - used, params.redundancy, params.max_units)
-    # Greedy, submodular: each further unit is the one whose likelihood, raised by the share of the
-    # question's words it adds to the answer, is highest ("which lunge ..., and why ...?" takes the
-    # reason once the lunge is there). With ``coverage`` 0 that is simply the likeliest next.
+    # Greedy, with a diminishing-returns bonus for coverage: each further unit is the one whose
+    # likelihood, raised by the share of the question's words it adds to the answer, is highest
+    # ("which lunge ..., and why ...?" takes the reason once the lunge is there). With ``coverage`` 0
+    # that is simply the likeliest next.
     asked = {stem(w) for w in query.content}
     covered = set().union(*(c.stems for c in chosen)) & asked
     floor = max(params.min_probability, params.keep_ratio * best)
-    eligible = [int(i) for i in order[1:] if probs[i] >= floor]
+    eligible = [int(i) for i in order[1:] if probs[i] >= floor]  # likeliest first
 
     def gain(i: int) -> float:
         new = len((cands[i].stems & asked) - covered) / len(asked) if asked else 0.0
         return float(probs[i]) * (1.0 + params.coverage * new)
 
-    while eligible and len(chosen) < params.max_units:
-        eligible.sort(key=gain, reverse=True)  # stable: equal gains keep the likelihood order
-        pick = next((i for i in eligible
-                     if used + cands[i].words <= limit and not _repeats(cands[i], chosen, params.redundancy)), None)
-        if pick is None:
+    while len(chosen) < params.max_units:
+        # a unit that doesn't fit or repeats one chosen never will: the answer only grows
+        eligible = [i for i in eligible
+                    if used + cands[i].words <= limit and not _repeats(cands[i], chosen, params.redundancy)]
+        if not eligible:
             break
+        pick = max(eligible, key=gain)  # the first of equal gains: the likelier
         eligible.remove(pick)
         chosen.append(cands[pick])
         used += cands[pick].words

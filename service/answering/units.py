@@ -36,9 +36,11 @@ ANNOUNCES = re.compile(
     re.IGNORECASE,
 )  # a lead-in, an article's teaser or its author's set-up: it announces content and says none
 POINTS_ELSEWHERE = re.compile(
-    r"\bour\b[^.?!]{0,60}\b(guide|article|post)s?\b[^.?!]{0,60}\b(covers?|explains?|shows?|walks you through)\b",
+    r"^(?:[^.?!:]{0,60}:\s*)?(?:[^.?!]{0,120},\s*)?(?:(?:see|read|check out)\s+)?our\s[\w\s'-]{0,40}?\bguides?\b"
+    r"(?:\s+(?:on|to)\s[^.?!,]{0,60}?)?(?:\s+(?:covers?|explains?|shows?|walks you through)\b|\s+for\b|[.!]?$)",
     re.IGNORECASE,
-)  # "Our hill running guide covers specific hill workout types...": content in another guide, not here
+)  # "Our hill running guide covers specific hill workout types...", "See our easy run guide.": what
+#    another guide says, not what this article says
 YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
@@ -137,6 +139,10 @@ def _is_item(chunk: Chunk, line: list[int]) -> bool:
     return bool(LIST_MARKER.match(chunk.text[line_start:]))
 
 
+def _points_elsewhere(text: str) -> bool:
+    return bool(POINTS_ELSEWHERE.search(text))
+
+
 def _is_lead_in(text: str) -> bool:
     return text.rstrip().endswith(":")
 
@@ -164,7 +170,8 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             j += 1
         lead = lines[i - 1] if i > 0 and not _is_item(chunk, lines[i - 1]) else None
         lead_text = ""
-        if lead is not None and _is_lead_in(_sentence(chunk, lead[-1])):
+        if lead is not None and _is_lead_in(_sentence(chunk, lead[-1])) and not _points_elsewhere(
+                _sentence(chunk, lead[-1])):
             lead_text = _sentence(chunk, lead[-1])
         items = lines[i : j + 1]
         numbered = all(NUMBERED.match(chunk.text[chunk.sentences[it[0]][0] :]) for it in items)
@@ -173,6 +180,8 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         last = items[0][-1]
         for it in items:
             sentences = [_sentence(chunk, k) for k in it]
+            if any(_points_elsewhere(LIST_MARKER.sub("", x)) for x in sentences):
+                continue  # an item pointing to another guide says nothing here
             if not numbered:
                 sentences[0] = LIST_MARKER.sub("", sentences[0])
             words = sum(len(x.split()) for x in sentences)
@@ -181,6 +190,9 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             parts += [x if x.rstrip()[-1:] in ".!:" else x.rstrip(" ;") + "." for x in sentences]
             used += words
             last = it[-1]
+        if not parts:  # every item pointed elsewhere
+            i = j + 1
+            continue
         first = lead[-1] if lead_text and lead is not None else items[0][0]
         if lead_text:
             parts[0] = f"{lead_text} {parts[0]}"
@@ -188,6 +200,8 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
                              chunk.sentences[first][0], chunk.sentences[last][1], parts))
         for it in items if not numbered else ():  # a step out of its procedure answers nothing
             item = LIST_MARKER.sub("", " ".join(_sentence(chunk, k) for k in it)).strip()
+            if _points_elsewhere(item):
+                continue
             # A descriptive item can be the whole answer ("Calves (...) store and release energy for
             # push-off."); a bare name from a list of exercises cannot.
             if len(item.split()) >= 8:
@@ -206,7 +220,7 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
             continue
         texts = [_sentence(chunk, k) for k in line]  # a line's sentences are consecutive
         # what rules a sentence out of every window holding it, decided once per sentence
-        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) or bool(POINTS_ELSEWHERE.search(t)) for t in texts]
+        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) or _points_elsewhere(t) for t in texts]
         for a in range(len(line)):
             for b in range(a, min(a + max_window, len(line))):
                 first, last = line[a], line[b]
