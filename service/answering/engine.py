@@ -388,8 +388,7 @@ class Engine:
             return
         k = max(10, self._answerer.params.chunks_considered)
         query, qvec, hits = self.retrieve(message, history, k=k, answerable_only=True)
-        focus_covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
-        conf = confidence(query, hits, self._calibration, focus_covered)
+        focus_covered, conf = self._confidence(query, hits)
         if (conf < self._calibration.threshold and query.follow_up_of is None and query.focus
                 and focus_covered >= 1.0 and any(t.role == "user" for t in history)):
             # "Can you give me an example week?" leans on the conversation without a pronoun to show it:
@@ -397,8 +396,7 @@ class Engine:
             # as a follow-up, is one. ("What running shoes should I buy?" asks about something else.) The
             # second retrieval is paid only by a message that would otherwise be declined.
             alt_query, alt_qvec, alt_hits = self.retrieve(message, history, k=k, answerable_only=True, follow_up=True)
-            alt_covered = focus_coverage(alt_query, self._index.mentions, self._index.discussed_concepts)
-            alt_conf = confidence(alt_query, alt_hits, self._calibration, alt_covered)
+            alt_covered, alt_conf = self._confidence(alt_query, alt_hits)
             if alt_conf >= self._calibration.threshold:
                 query, qvec, hits, focus_covered, conf = alt_query, alt_qvec, alt_hits, alt_covered, alt_conf
         if conf < self._calibration.threshold:
@@ -426,6 +424,11 @@ class Engine:
                                         focus_covered=focus_covered),
             hits=hits,
         )
+
+    def _confidence(self, query: Query, hits: list[Hit]) -> tuple[float, float]:
+        """How much of the question's focus the articles discuss, and the calibrated confidence."""
+        covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
+        return covered, confidence(query, hits, self._calibration, covered)
 
     def _decline(
         self, text: str, query: Query | None, hits: list[Hit], started: float, reason: DeclineReason,

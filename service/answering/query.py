@@ -86,6 +86,8 @@ def spelled_out(message: str, tokens: list[str], abbreviations: Mapping[str, str
     """The words with each abbreviation the articles define followed by what it stands for: "tfl" ->
     "tfl tensor fasciae latae", so that retrieval meets the articles' own words. An abbreviation that
     is also a common word counts only when ``message`` has it in capitals."""
+    if not any(w in abbreviations for w in tokens):
+        return " ".join(tokens)  # most questions: no capitals to find, no frequencies to look up
     from wordfreq import zipf_frequency
 
     capitals = {w.lower() for w in re.findall(r"\b[A-Z][A-Z0-9]{1,7}\b", message)}

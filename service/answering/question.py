@@ -27,8 +27,8 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
         # "harder" asks for a variation when an exercise is to be made so ("how can I make them harder",
         # "make it tougher", "a harder version"), not when hills make running harder, muscles work
         # harder, runs get tougher or two exercises are compared ("which one is harder")
-        r"\b(how (can|do|should|could|would) (i|you|we) make\b(?:(?!\bwork(s|ing|ed)?\b).){0,30}\b(harder|tougher)|"
-        r"^mak(e|ing)\b(?:(?!\bwork(s|ing|ed)?\b).){0,30}\b(harder|tougher)|"
+        r"\b((^|how (can|do|should|could|would) (i|you|we) )mak(e|ing)\b(?:(?!\bwork(s|ing|ed)?\b).){0,30}"
+        r"\b(harder|tougher)|"
         r"mak(e|es|ing) (it|them|this|that|these|those)( one| ones)? (a bit |a little |even |much )?(harder|tougher)|"
         r"(harder|tougher) (version|variation|option|progression|exercise|move|workout)s?|"
         r"more (challenging|difficult|advanced)|progress(ion)?|variations?|advance it|level up|"

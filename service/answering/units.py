@@ -169,19 +169,20 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         while j + 1 < len(lines) and _is_item(chunk, lines[j + 1]):
             j += 1
         lead = lines[i - 1] if i > 0 and not _is_item(chunk, lines[i - 1]) else None
-        lead_text = ""
-        if lead is not None and _is_lead_in(_sentence(chunk, lead[-1])) and not _points_elsewhere(
-                _sentence(chunk, lead[-1])):
-            lead_text = _sentence(chunk, lead[-1])
+        lead_text = _sentence(chunk, lead[-1]) if lead is not None else ""
+        if not _is_lead_in(lead_text) or _points_elsewhere(lead_text):
+            lead_text = ""
         items = lines[i : j + 1]
+        # an item pointing to another guide says nothing here, in the list or alone
+        pointing = [any(_points_elsewhere(LIST_MARKER.sub("", _sentence(chunk, k))) for k in it) for it in items]
         numbered = all(NUMBERED.match(chunk.text[chunk.sentences[it[0]][0] :]) for it in items)
         parts: list[str] = []  # one per sentence, so every item is followed by its citation
         used = len(lead_text.split())
         last = items[0][-1]
-        for it in items:
+        for it, points in zip(items, pointing, strict=True):
+            if points:
+                continue
             sentences = [_sentence(chunk, k) for k in it]
-            if any(_points_elsewhere(LIST_MARKER.sub("", x)) for x in sentences):
-                continue  # an item pointing to another guide says nothing here
             if not numbered:
                 sentences[0] = LIST_MARKER.sub("", sentences[0])
             words = sum(len(x.split()) for x in sentences)
@@ -198,10 +199,10 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             parts[0] = f"{lead_text} {parts[0]}"
         out.append(Candidate(hit, rank, "steps" if numbered else "list", first, last,
                              chunk.sentences[first][0], chunk.sentences[last][1], parts))
-        for it in items if not numbered else ():  # a step out of its procedure answers nothing
-            item = LIST_MARKER.sub("", " ".join(_sentence(chunk, k) for k in it)).strip()
-            if _points_elsewhere(item):
+        for it, points in zip(items, pointing, strict=True):
+            if numbered or points:  # a step out of its procedure answers nothing
                 continue
+            item = LIST_MARKER.sub("", " ".join(_sentence(chunk, k) for k in it)).strip()
             # A descriptive item can be the whole answer ("Calves (...) store and release energy for
             # push-off."); a bare name from a list of exercises cannot.
             if len(item.split()) >= 8:
