@@ -150,7 +150,9 @@ def _starters() -> list[str]:
 # so a new starter without an entry fails until someone writes down what it should answer.
 STARTER_CONTENT = {
     "I weigh 70 kg. How much protein do I need each day to build muscle?": [["112–154"]],
-    "Which muscles does running work?": [["quad"], ["hamstring"], ["glute"]],
+    # the set itself, each group as an item of the article's overview, not prose that names a few
+    "Which muscles does running work?": [["Hip flexors ("], ["Quadriceps ("], ["Hamstrings ("], ["Glutes ("],
+                                         ["Calves ("], ["Core ("]],
     "What do the glutes do when running?": [["pelvis", "hip extension"]],
     "How often should runners do strength training?": [["2 strength sessions per week", "two to three times",
                                                         "Two sessions per week"]],

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from service.answering.citations import Unit
-from service.answering.compose import AnswerParams, already_quoted, gather, select
+from service.answering.compose import AnswerParams, already_quoted, complete, compose, gather, select, set_lists
 from service.answering.query import Query
 from service.answering.question import AnswerType
 from service.answering.retrieval import Hit, SearchIndex
-from service.answering.units import Candidate
+from service.answering.units import Candidate, extended
 
 MUSCLES = "what-muscles-does-running-work"
 
@@ -174,3 +174,118 @@ def test_what_an_earlier_pick_covered_earns_a_later_one_nothing(index: SearchInd
     chosen = select(query, [lead, pelvis, knees, hip], np.array([0.9, 0.8, 0.78, 0.72]), params)
     # first pick: 0.8 x 1.125 (pelvis); then "stabilise" is covered: 0.78 (knees) loses to 0.72 x 1.125
     assert [id(c) for c in chosen] == [id(lead), id(pelvis), id(hip)]
+
+
+def test_a_chosen_unit_takes_the_sentences_that_go_on_with_it_while_they_fit(index: SearchIndex) -> None:
+    impact = hits_of(index, "does-running-help-hamstrings", "The Impact of Running on Hamstrings")
+    cands, _ = gather(asking("other"), impact, index, AnswerParams())
+    over_time = next(c for c in cands if c.kind == "prose" and c.parts[-1].startswith("Over time, this constant"))
+    # "However, …" and then "This means that …" go on with it, to the paragraph's end
+    [whole] = complete([over_time], index, room=200, redundancy=0.85)
+    assert whole.last == over_time.last + 2 and whole.parts[-1].startswith("This means that")
+    assert whole.parts[:-2] == over_time.parts and whole.completes is over_time  # scored as the unit it completes
+    however = len(whole.parts[-2].split())
+    [part] = complete([over_time], index, room=however, redundancy=0.85)
+    assert part.last == over_time.last + 1 and part.completes is over_time  # room for one more sentence, not two
+    assert complete([over_time], index, room=however - 1, redundancy=0.85) == [over_time]
+
+
+def test_a_unit_is_not_extended_over_a_quote_already_chosen(index: SearchIndex) -> None:
+    impact = hits_of(index, "does-running-help-hamstrings", "The Impact of Running on Hamstrings")
+    cands, _ = gather(asking("other"), impact, index, AnswerParams())
+    prose = [c for c in cands if c.kind == "prose"]
+    however = next(c for c in prose if c.first == c.last and c.parts[0].startswith("However, it is important"))
+    before = next(c for c in prose if c.last == however.first - 1)  # "However, …" goes on with this one
+    out = complete([before, however], index, room=200, redundancy=0.85)
+    assert out[0] is before  # its next sentence is already quoted by the next unit: said once
+    assert out[1].first == however.first and out[1].parts[-1].startswith("This means that")
+
+
+def test_a_unit_is_not_extended_by_a_sentence_another_unit_says_again(index: SearchIndex) -> None:
+    impact = hits_of(index, "does-running-help-hamstrings", "The Impact of Running on Hamstrings")
+    cands, _ = gather(asking("other"), impact, index, AnswerParams())
+    however = next(c for c in cands if c.kind == "prose" and c.first == c.last
+                   and c.parts[0].startswith("However, it is important"))
+    means = extended(however, index)
+    assert means is not None
+    # another chosen unit already says "This means that …" (quoted elsewhere): the extension would repeat it
+    echo = replace(however, parts=[means.parts[-1]], sentence_vecs=[means.sentence_vecs[-1]], start=-2, end=-1)
+    assert complete([however, echo], index, room=200, redundancy=0.85)[0] is however
+    assert complete([however], index, room=200, redundancy=0.85)[0].last == however.last + 1
+
+
+class _Picks:
+    """A selection model that finds one unit likely and every other one unlikely."""
+
+    def __init__(self, cands: list[Candidate], pick: Candidate) -> None:
+        self.probs = np.array([0.9 if c is pick else 0.01 for c in cands])
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        assert len(x) == len(self.probs)
+        return self.probs
+
+
+def test_an_answer_carries_its_passage_to_its_point(index: SearchIndex) -> None:
+    impact = hits_of(index, "does-running-help-hamstrings", "The Impact of Running on Hamstrings")
+    query = asking("other")
+    cands, _ = gather(query, impact, index, AnswerParams())
+    however = next(c for c in cands if c.kind == "prose" and c.first == c.last
+                   and c.parts[0].startswith("However, it is important"))
+    qvec = np.zeros(index.chunk_vectors.shape[1], dtype=np.float32)
+    units = compose(query, qvec, impact, index, AnswerParams(), _Picks(cands, however))  # type: ignore[arg-type]
+    assert [u.text[:24] for u in units] == ["However, it is important", "This means that while ru"]
+    assert {(u.start, u.end) for u in units} == {(however.start, extended(however, index).end)}  # type: ignore[union-attr]
+    assert all(u.score == 0.9 for u in units)  # as likely as the unit it completes
+
+
+def _asking_which(message: str, focus: list[str]) -> Query:
+    return Query(message, message.lower(), [], [], focus, 1.0, answer_type="set", focus=focus)
+
+
+def test_the_set_asked_for_is_a_list_of_its_members_named_for_the_question(index: SearchIndex) -> None:
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    builds = hits_of(index, MUSCLES, "How Running Builds Muscle (and When It Doesn't)")
+    which = _asking_which("Which muscles does running work?", ["muscles", "running"])
+    cands, _ = gather(which, glance + builds, index, AnswerParams())
+    lists = {c.text[:24]: i for i, c in enumerate(cands) if c.kind == "list"}
+    overview, improving = lists["Here's a quick overview "], lists["Running builds muscle by"]
+    # every item of the overview names a muscle group; "Muscular endurance. Tendon stiffness…" names none
+    assert set_lists(which, cands, index.lexicon) == {overview}
+    assert improving not in set_lists(which, cands, index.lexicon)
+    # the heading must name the rest of the question: the overview is no answer to "which muscles does
+    # running build?", nor to a question that asks for no set or for another kind of member
+    build = _asking_which("Which muscles does running build?", ["muscles", "running", "build"])
+    assert set_lists(build, cands, index.lexicon) == set()
+    assert set_lists(replace(which, answer_type="other"), cands, index.lexicon) == set()
+    drills = _asking_which("Which drills does running need?", ["drills", "running"])
+    assert set_lists(drills, cands, index.lexicon) == set()
+
+
+def test_the_set_asked_for_leads_the_answer_however_the_weights_scored_it(index: SearchIndex) -> None:
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    intro = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
+             if sc.chunk.article_id == MUSCLES and sc.chunk.section == ()]
+    which = _asking_which("Which muscles does running work?", ["muscles", "running"])
+    cands, _ = gather(which, intro + glance, index, AnswerParams())
+    lists = set_lists(which, cands, index.lexicon)
+    [overview] = lists
+    probs = np.array([0.2 if i == overview else 0.9 for i in range(len(cands))])  # the prose scored likelier
+    assert select(which, cands, probs, AnswerParams())[0] is not cands[overview]
+    chosen = select(which, cands, probs, AnswerParams(), lists)
+    assert chosen[0] is cands[overview]
+    assert select(which, cands, np.where(np.arange(len(cands)) == overview, 0.01, 0.9), AnswerParams(),
+                  lists)[0] is not cands[overview]  # unless it is too unlikely to be quoted at all
+
+
+def test_a_set_question_weighs_the_best_list_retrieved_even_below_the_chunks_considered(index: SearchIndex) -> None:
+    intro = [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
+             if sc.chunk.article_id == MUSCLES and sc.chunk.section == ()]
+    prose = [h for h in hits_of(index, MUSCLES, "2. Glutes") + hits_of(index, MUSCLES, "3. Quadriceps")
+             + hits_of(index, MUSCLES, "4. Hamstrings") if h.chunk.kind == "paragraph"]
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    hits = (intro + prose)[:4] + glance
+    which = _asking_which("Which muscles does running work?", ["muscles", "running"])
+    cands, _ = gather(which, hits, index, AnswerParams(chunks_considered=4))
+    assert any(c.hit.chunk.kind == "list" and c.hit.chunk_id == glance[0].chunk_id for c in cands)
+    others, _ = gather(replace(which, answer_type="other"), hits, index, AnswerParams(chunks_considered=4))
+    assert not any(c.hit.chunk_id == glance[0].chunk_id for c in others)

@@ -33,6 +33,13 @@ from service.answering.question import answer_type, focus_phrases, focus_terms
     ("lunges or squats, which one is harder", "comparison"),
     ("Does running build muscle?", "yes_no"),
     ("What do the glutes do when running?", "other"),
+    # a plural of things to list asks for the set when asked which or what they are
+    ("What are the key rules for building muscle as a runner?", "set"),
+    ("what tips do you have for stronger calves", "set"),
+    ("Which drills help with running form?", "set"),
+    ("Is it good to do drills before an easy run?", "yes_no"),
+    ("Are hill sprints good drills for speed?", "yes_no"),
+    ("Is running good for my knees given the signs of arthritis", "yes_no"),
 ])
 def test_answer_type_follows_the_wording(question: str, kind: str) -> None:
     assert answer_type(question) == kind

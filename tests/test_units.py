@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from service.answering.units import POINTS_ELSEWHERE, Candidate
+from service.answering.units import POINTS_ELSEWHERE, Candidate, continues, extended
 
 
 @pytest.fixture
@@ -148,3 +150,99 @@ def test_a_list_drops_an_item_that_points_to_another_guide() -> None:
     shown = [c.text for c in units]
     assert shown[0].startswith("Build the base first: Squats build") and "Calf raises" in shown[0]
     assert not any("guide covers" in t for t in shown)
+
+
+@pytest.fixture
+def index(fake_index):
+    from service.answering.engine import open_search_index
+
+    return open_search_index(fake_index, fake_index.embedding_model)
+
+
+def test_a_unit_is_extended_by_the_sentence_that_goes_on_with_it(units_of, index) -> None:
+    impact = units_of("does-running-help-hamstrings", "The Impact of Running on Hamstrings")
+    however = next(c for c in impact if c.parts[-1].startswith("However, it is important to note"))
+    longer = extended(however, index)
+    assert longer is not None
+    assert longer.parts[:-1] == however.parts and longer.last == however.last + 1
+    assert longer.parts[-1].startswith("This means that while running can improve hamstring strength")
+    # the citation quotes the longer span, exactly
+    assert longer.hit.chunk.text[longer.start:longer.end].endswith("overall range of motion.")
+    assert longer.start == however.start and longer.vec is not None and len(longer.sentence_vecs) == len(longer.parts)
+
+
+def test_a_sentence_that_only_elaborates_extends_nothing(units_of, index) -> None:
+    role = units_of("does-running-help-hamstrings", "Understanding the Role of Hamstrings")
+    # "These muscles play a crucial role…" says more about the hamstrings, but draws no point from the
+    # sentence before: the window that holds both is a unit of its own, scored as one
+    opening = next(c for c in role if c.parts == [c.parts[0]] and c.parts[0].startswith("The hamstrings are a group"))
+    assert extended(opening, index) is None
+    assert any(c.first == opening.first and c.parts[-1].startswith("These muscles play") for c in role)
+
+
+@pytest.mark.parametrize(("sentence", "goes_on"), [
+    ("This means that while running can improve hamstring strength, it may not...", True),
+    ("However, it is important to note that running primarily targets the eccentric phase.", True),
+    ("Additionally, the hip stabilizers control the positions of your knees.", True),
+    ("This can cause overuse injuries, as other muscles work to compensate.", True),
+    ("These muscles play a crucial role in various athletic movements.", False),
+    ("Over time, this constant engagement can lead to increased strength.", False),
+    ("Strong and flexible hamstrings are essential for optimal running performance.", False),
+    ("Lateral lunges involve the adductor muscles and hip stabilizers more.", False),
+    ("It may be challenging to determine if a weak hip is a source of running pain.", False),
+])
+def test_what_counts_as_going_on_with_the_sentence_before(sentence: str, goes_on: bool) -> None:
+    assert continues(sentence) is goes_on
+
+
+class _Sentences:
+    """The two things ``extended`` asks of an index: whether a span is planted, and a sentence's vector."""
+
+    def __init__(self, planted: bool = False) -> None:
+        self.planted = planted
+
+    def is_planted(self, chunk, start: int, end: int) -> bool:
+        return self.planted and start > 0
+
+    def sentence_vector(self, chunk_index: int, sentence: int):
+        import numpy as np
+
+        return np.full(3, float(sentence), dtype=np.float32)
+
+
+def _opening_of(text: str):
+    """The one-sentence unit that opens a made-up chunk of ``text``, split as ingest splits sentences."""
+    from ingest.models import Chunk
+    from ingest.sentences import sentence_spans
+    from service.answering.retrieval import Hit
+    from service.answering.units import _lines, _prose_candidates
+
+    spans = sentence_spans(text)
+    chunk = Chunk("a", "sha", "T", ("S",), 0, 0, len(text), text, "paragraph", sentences=tuple(spans))
+    units = _prose_candidates(Hit(0, "c", chunk, 0.0, 0.0, 0.0), 0, _lines(chunk), 1)
+    return next(c for c in units if c.first == 0)
+
+
+@pytest.mark.parametrize(("after", "planted", "grows"), [
+    (" However, weak hips are common in runners.", False, True),
+    (" However, are your hips weak?", False, False),  # the article's own question
+    (" Additionally, the tests for it include:", False, False),  # a lead-in
+    (" Also, our hip strength guide covers the rest.", False, False),  # what another guide says
+    (" However, weak hips are common in runners.", True, False),  # a planted sentence
+    ("\nHowever, weak hips are common in runners.", False, False),  # another paragraph
+    (" Weak hips are common in runners.", False, False),  # a point of its own
+])
+def test_what_a_unit_is_never_extended_by(after: str, planted: bool, grows: bool) -> None:
+    opening = _opening_of("Hip strength matters for every runner." + after)
+    longer = extended(opening, _Sentences(planted))  # type: ignore[arg-type]
+    assert (longer is not None) is grows
+    if longer is not None:
+        assert longer.hit.chunk.text[longer.start:longer.end] == " ".join(longer.parts)
+        assert longer.sentence_vecs[-1][0] == 1.0 and longer.completes is opening
+
+
+def test_only_prose_is_extended() -> None:
+    opening = _opening_of("Hip strength matters for every runner. However, weak hips are common in runners.")
+    assert extended(opening, _Sentences()) is not None  # type: ignore[arg-type]
+    for kind in ("list", "steps", "item", "row"):  # whole as cut, even where a sentence would go on
+        assert extended(replace(opening, kind=kind), _Sentences()) is None  # type: ignore[arg-type]

@@ -4,24 +4,28 @@ Candidates come from the articles' structure (``units``): sentence windows, list
 numbered steps, single items, table rows. Each is scored by the learned ``SelectionModel``; the best
 is taken, then others at least ``keep_ratio`` as likely that repeat nothing already chosen (no
 overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type,
-the next always the one whose likelihood, raised by the question words it adds (``coverage``), is highest.
+the next always the one whose likelihood, raised by the question words it adds (``coverage``), is highest;
+then each keeps the sentences after it that draw its point, while the budget has room. A question
+asking for a set of muscles or exercises is led by the list that is that set (``set_lists``).
 Every unit quotes the exact article span it shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ingest.lexicon import Lexicon
 from ingest.models import Chunk
 from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
 from service.answering.selection import SelectionModel, features
-from service.answering.text import stem, stems
-from service.answering.units import VARIATION_HEADING, Candidate, candidates
+from service.answering.text import stem, stems, words
+from service.answering.units import VARIATION_HEADING, Candidate, candidates, extended
 
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
@@ -70,7 +74,16 @@ def _repeats(c: Candidate, chosen: list[Candidate], redundancy: float) -> bool:
 
 def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerParams) -> tuple[list[Candidate], float]:
     """The candidate units of the top answerable chunks, and the best chunk's score."""
-    considered = [h for h in hits if not h.chunk.is_reference][: params.chunks_considered]
+    answerable = [h for h in hits if not h.chunk.is_reference]
+    considered = answerable[: params.chunks_considered]
+    if query.answer_type == "set" and not any(h.chunk.kind in ("list", "table") for h in considered):
+        # A set is answered by the set: the best-ranked list or table retrieved is weighed with the
+        # few chunks considered ("Which muscles does running work?" has its answer in a list ranked
+        # below the article's introduction and its FAQ).
+        structured = next((h for h in answerable[params.chunks_considered :] if h.chunk.kind in ("list", "table")),
+                          None)
+        if structured is not None:
+            considered.append(structured)
     if not considered:
         return [], 0.0
     cands = candidates(considered, index, params.max_window, budget(query, params))
@@ -134,7 +147,39 @@ def _members(query: Query, chosen: list[Candidate], cands: list[Candidate], orde
     return added
 
 
-def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams) -> list[Candidate]:
+# The plural a set question asks for, and the kind of lexicon concept its members are.
+SET_NOUNS = {"muscles": "muscle_group", "muscle": "muscle_group", "exercises": "exercise", "moves": "exercise",
+             "stretches": "exercise"}
+
+
+def set_lists(query: Query, cands: Sequence[Candidate], lexicon: Lexicon) -> set[int]:
+    """The lists that are the set a question asks for, by position in ``cands``: for "which muscles does
+    running work?", a list of three or more items, at least half of which name a muscle group, whose
+    heading or lead-in names the rest of what was asked ("At a Glance: Muscles Used in Running"). A list
+    that only mentions the words ("Running builds muscle by improving: Muscular endurance…") or lists
+    other things is not."""
+    if query.answer_type != "set":
+        return set()
+    asked = next((SET_NOUNS[w] for w in words(query.message) if w in SET_NOUNS), None)
+    if asked is None:
+        return set()
+    rest = {stem(w) for w in query.focus if w not in SET_NOUNS}
+    out = set()
+    for i, c in enumerate(cands):
+        items = c.parts[1:] if c.kind == "list" else []
+        members = sum(any(k.kind == asked for k in lexicon.concepts_in(item)) for item in items)
+        if len(items) >= 3 and members * 2 >= len(items) and rest <= stems(_list_title(c)):
+            out.add(i)
+    return out
+
+
+def _list_title(c: Candidate) -> str:
+    """What names a list: its innermost heading and its lead-in."""
+    return " ".join([*c.hit.chunk.section[-1:], c.lead_in])
+
+
+def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams,
+           lists: AbstractSet[int] = frozenset()) -> list[Candidate]:
     """The most likely unit, then others at least ``keep_ratio`` as likely that repeat nothing chosen and
     fit the budget, each the one that raises likelihood by coverage most (see ``AnswerParams.coverage``);
     in the order they are shown."""
@@ -154,6 +199,12 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         if most > 0.5:
             order = np.asarray([i for i in order if named.get(int(i)) == most])
             best = float(probs[order[0]])
+    leads = [int(i) for i in order if int(i) in lists and probs[int(i)] >= params.min_probability]
+    if leads:
+        # the set asked for (``set_lists``) leads, whatever the learned weights, fitted on few set
+        # questions, think of the prose around it
+        order = np.asarray([leads[0], *(int(i) for i in order if int(i) != leads[0])])
+        best = max(best, float(probs[leads[0]]))
     chosen = [cands[int(order[0])]]
     used = chosen[0].words
     limit = budget(query, params)
@@ -205,9 +256,31 @@ def compose(
     query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams, model: SelectionModel
 ) -> list[Unit]:
     cands, probs = score_candidates(query, qvec, hits, index, params, model)
-    chosen = select(query, cands, probs, params)
+    chosen = select(query, cands, probs, params, set_lists(query, cands, index.lexicon))
     by_id = {id(c): float(p) for c, p in zip(cands, probs, strict=True)}
-    return to_units(chosen, [by_id[id(c)] for c in chosen])
+    chosen = complete(chosen, index, budget(query, params) - sum(c.words for c in chosen), params.redundancy)
+    # an extended unit is as likely as the scored unit it completes
+    return to_units(chosen, [by_id[id(c.completes if c.completes is not None else c)] for c in chosen])
+
+
+def complete(chosen: list[Candidate], index: SearchIndex, room: int, redundancy: float) -> list[Candidate]:
+    """Each chosen prose unit with the sentences after it that draw its point (``units.extended``),
+    while they fit in ``room`` words and repeat nothing else chosen (no overlapping span, no near-duplicate
+    sentence). A longer unit's ``completes`` is the chosen unit it replaces."""
+    out = list(chosen)
+    for k in range(len(out)):
+        while (longer := extended(out[k], index)) is not None:
+            words = longer.words - out[k].words
+            # the sentence added, alone, against the others (the longer unit's mean vector drifts towards
+            # its paragraph's neighbours, which says nothing about the new sentence)
+            s, _ = longer.hit.chunk.sentences[longer.last]
+            vecs = longer.sentence_vecs[len(out[k].sentence_vecs) :]
+            added = replace(longer, first=longer.last, start=s, parts=longer.parts[-1:], label="",
+                            vec=vecs[0] if vecs else None, sentence_vecs=vecs)
+            if words > room or _repeats(added, out[:k] + out[k + 1 :], redundancy):
+                break
+            out[k], room = longer, room - words
+    return out
 
 
 def referral_unit(query: Query, qvec: np.ndarray, index: SearchIndex) -> Unit | None:

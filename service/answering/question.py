@@ -48,6 +48,10 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("set", re.compile(
         r"\b(which|what|list|name|best|top|main|key|good)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
         r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
+        # things to list that a yes/no question also names ("Is it good to do drills before a run?"):
+        # a set only when asked which or what they are
+        r"^(?!(is|are|does|do|can|could|should|will|would)\b).*\b(which|what|list|name)\b.{0,40}"
+        r"\b(rules|tips|principles|guidelines|takeaways|signs|factors|drills|options)\b|"
         r"\b(which|what) muscles?\b|\bwhat (does|do) .{1,40} (work|target|strengthen|involve|use)\b")),
     ("definition", re.compile(
         r"^(what|whats|what's) (is|are|does) (an? |the )?[a-z' -]{2,50}\??$|^(what|whats|what's) (an? |the )"

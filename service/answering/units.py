@@ -48,6 +48,14 @@ REFERS_BACK = re.compile(
     re.IGNORECASE,
 )  # "found this muscle to be...", "include all these movements", "From there, see if...": the referent
 #    (or the step before) is in an earlier sentence
+CONTINUES = re.compile(
+    r"(however|additionally|in addition|also|furthermore|moreover|as a result|therefore|thus|so,|"
+    r"in other words|because of (this|that)|otherwise|instead|"
+    r"(this|that) (means|is why|is because|can|could|may|might|leads?|results?|causes?|helps?|makes?)\b|"
+    r"that['’]s why)\b",
+    re.IGNORECASE,
+)  # "This means that...", "However, ...": the sentence draws the point of the one before it (used with
+#    ``match``: at its start)
 NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 HEADING_NUMBER = re.compile(r"^\d{1,2}\.\s+")
 VARIATION_HEADING = re.compile(r"^challenge yourself\b", re.IGNORECASE)
@@ -66,6 +74,7 @@ class Candidate:
     label: str = ""  # heading label shown before a unit whose subject lives in its heading
     vec: np.ndarray | None = None  # mean of its sentence vectors
     sentence_vecs: list[np.ndarray] = field(default_factory=list)
+    completes: Candidate | None = None  # the scored unit this one extends (``extended``): its likelihood is this one's
 
     @property
     def text(self) -> str:
@@ -103,6 +112,13 @@ class Candidate:
     def _question_before(self) -> str:
         before = _sentence(self.hit.chunk, self.first - 1) if self.first > 0 else ""
         return before if before.endswith("?") else ""
+
+    @property
+    def lead_in(self) -> str:
+        """A list's lead-in ("Here's a quick overview of the primary muscle groups involved:"); "" when
+        the unit is no list or its list has none."""
+        first = _sentence(self.hit.chunk, self.first)
+        return first if self.kind in ("list", "steps") and _is_lead_in(first) else ""
 
     @property
     def in_variation(self) -> bool:
@@ -145,6 +161,12 @@ def _points_elsewhere(text: str) -> bool:
 
 def _is_lead_in(text: str) -> bool:
     return text.rstrip().endswith(":")
+
+
+def _barred(text: str) -> bool:
+    """A sentence no unit quotes: the article's own question, a teaser or lead-in that announces and says
+    nothing, or a pointer to another guide."""
+    return text.endswith("?") or bool(ANNOUNCES.match(text)) or _points_elsewhere(text)
 
 
 def _row_text(chunk: Chunk, row: str) -> str:
@@ -221,7 +243,7 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
             continue
         texts = [_sentence(chunk, k) for k in line]  # a line's sentences are consecutive
         # what rules a sentence out of every window holding it, decided once per sentence
-        barred = [t.endswith("?") or bool(ANNOUNCES.match(t)) or _points_elsewhere(t) for t in texts]
+        barred = [_barred(t) for t in texts]
         for a in range(len(line)):
             for b in range(a, min(a + max_window, len(line))):
                 first, last = line[a], line[b]
@@ -240,6 +262,31 @@ def _prose_candidates(hit: Hit, rank: int, lines: list[list[int]], max_window: i
                 out.append(Candidate(hit, rank, "prose", first, last, chunk.sentences[first][0],
                                      chunk.sentences[last][1], sentences, label=shown))
     return out
+
+
+def continues(sentence: str) -> bool:
+    """Whether a sentence goes on with the one before it rather than starting a point of its own."""
+    return bool(CONTINUES.match(sentence))
+
+
+def extended(c: Candidate, index: SearchIndex) -> Candidate | None:
+    """A prose unit with the sentence after it in its paragraph, when that sentence continues it ("This
+    means that while running can improve hamstring strength, it may not..."): a careful editor does not
+    cut an argument before its point. None when there is no such sentence."""
+    chunk = c.hit.chunk
+    if c.kind != "prose" or c.last + 1 >= len(chunk.sentences):
+        return None
+    s, e = chunk.sentences[c.last + 1]
+    if "\n" in chunk.text[chunk.sentences[c.last][1] : s]:
+        return None  # another paragraph, item or row
+    text = chunk.text[s:e].strip()
+    if not continues(text) or _barred(text) or _is_lead_in(text) or index.is_planted(chunk, s, e):
+        return None
+    vec = index.sentence_vector(c.hit.index, c.last + 1)
+    vecs = [*c.sentence_vecs, vec] if vec is not None else list(c.sentence_vecs)
+    return Candidate(c.hit, c.rank, "prose", c.first, c.last + 1, c.start, e, [*c.parts, text], label=c.label,
+                     vec=np.mean(vecs, axis=0) if vecs else None, sentence_vecs=vecs,
+                     completes=c.completes if c.completes is not None else c)
 
 
 def candidates(hits: list[Hit], index: SearchIndex, max_window: int, list_budget: int) -> list[Candidate]:
