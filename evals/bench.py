@@ -74,7 +74,9 @@ async def load(base: str, questions: list[str], clients: int, total: int) -> tup
                 latencies.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(wait)  # a turned-away client waits as told, as the widget's reader would
 
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=clients)) as client:
+    # A keep-alive slot per client: past that, httpcore's pool closes idle connections it has just handed out.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
         elapsed = time.perf_counter() - started

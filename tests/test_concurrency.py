@@ -62,7 +62,10 @@ def test_chat_from_32_threads_mixing_cached_and_new_questions_all_succeed(fake_s
     # Limits off: this is about shared state under load, not about throttling one client.
     settings = fake_settings.model_copy(update={"rate_limit_chat": "", "max_in_flight": 64})
     app = create_app(settings, engine_factory=build_fake_engine)
-    with (serve(app, ready_path="/readyz") as base, httpx.Client(base_url=base, timeout=30) as client,
+    # A keep-alive slot per thread: past max_keepalive_connections, httpcore 1.0's pool closes any idle
+    # connection, including one it has just handed to another thread that has not sent yet (EBADF there).
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    with (serve(app, ready_path="/readyz") as base, httpx.Client(base_url=base, timeout=30, limits=limits) as client,
           ThreadPoolExecutor(32) as pool):
         statuses = list(pool.map(lambda q: client.post("/chat", json={"message": q}).status_code, questions))
         versions = {client.post("/chat", json={"message": q}).json()["provenance"]["index_version"]
