@@ -76,7 +76,10 @@ def _eval_questions() -> list[EvalQuestion]:
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
     root = logging.getLogger()
     if not root.handlers:  # under a test runner its own handlers stay as they are
         # Quiet unless -v: bm25s sets its own logger to DEBUG when imported (a logger level set here would be
@@ -85,8 +88,11 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
             level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
         )
         root.handlers[0].setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not verbose and "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        # for this command only: a caller running it in-process (a test, a notebook) keeps its environment,
+        # and the `stride` processes it starts later draw their bars as asked
+        ctx.call_on_close(lambda: os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None))
 
 
 @app.command()

@@ -30,3 +30,21 @@ def test_ask_is_quiet_by_default_and_verbose_on_request(indexed_env: dict[str, s
     loud = subprocess.run([*STRIDE, "-v", "ask", "What do the calves do when running?"], env=indexed_env,
                           capture_output=True, text=True, timeout=120)
     assert loud.returncode == 0 and all(n in loud.stderr for n in LOUD), loud.stderr
+
+
+def test_a_command_run_in_process_leaves_the_callers_environment_as_it_found_it(
+    monkeypatch: pytest.MonkeyPatch, stride_env: dict[str, str]
+) -> None:
+    # The quiet default hides transformers' bar through the environment; run in-process (as tests and
+    # notebooks do), that must not outlive the command and silence `stride -v` processes started later.
+    import os
+
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    before = dict(os.environ)
+    result = CliRunner().invoke(app, ["feedback", "--help"], env={"STRIDE_DATA_DIR": stride_env["STRIDE_DATA_DIR"]})
+    assert result.exit_code == 0, result.output
+    assert dict(os.environ) == before
