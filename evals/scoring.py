@@ -15,6 +15,12 @@ RANKED_MEASURES = {"mrr@10": RR @ 10, "ndcg@10": nDCG @ 10}
 RECALL_AT = (1, 3, 5)
 RETRIEVAL_MEASURES = (*(f"recall@{k}" for k in RECALL_AT), *RANKED_MEASURES)
 MARKER = re.compile(r"\s*\[\d+\]")
+BULLET = re.compile(r"^[ \t]*[-•*][ \t]+", re.MULTILINE)  # a list item's bullet: layout, not words
+
+
+def plain(answer: str) -> str:
+    """The answer's words: without citation markers or list bullets."""
+    return BULLET.sub("", MARKER.sub("", answer))
 
 
 def normalise_text(text: str) -> str:
@@ -27,12 +33,12 @@ def fact_coverage(answer: str, facts: Sequence[Sequence[str]]) -> float:
     """Share of fact groups with at least one acceptable alternative in the answer."""
     if not facts:
         return 1.0
-    text = normalise_text(MARKER.sub("", answer))
+    text = normalise_text(plain(answer))
     return sum(any(normalise_text(alt) in text for alt in group) for group in facts) / len(facts)
 
 
 def answer_words(answer: str) -> int:
-    return len(MARKER.sub("", answer).split())
+    return len(plain(answer).split())
 
 
 def cited_sentence_share(answer: str) -> float:
@@ -54,7 +60,7 @@ def hygiene_defects(answer: str, cited_sections: Sequence[str]) -> list[str]:
     from service.answering.units import PRONOUN_START
 
     defects = []
-    sentences = [MARKER.sub("", s).strip() for s in split_sentences(answer.strip())]
+    sentences = [BULLET.sub("", MARKER.sub("", s)).strip() for s in split_sentences(answer.strip())]
     sentences = [s for s in sentences if s]
     if any(s.endswith("?") for s in sentences):
         defects.append("question")

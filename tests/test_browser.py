@@ -218,6 +218,19 @@ def test_passages_from_one_section_share_one_source_entry(site: Site, open_page)
     shot(page, "sources-grouped")
 
 
+def test_a_list_answer_shows_its_lead_in_then_one_item_per_line(site: Site, open_page) -> None:
+    page = open_page(site.url + "/")
+    ask(page, "Which muscles does running work?")
+    finished(page, 1)
+    # innerText keeps only the line breaks the page shows, so this is what a reader sees, wrapping aside
+    lines = [line.strip() for line in answers(page).first.locator(".answer-text").inner_text().split("\n")]
+    lead = lines.index("Here's a quick overview of the primary muscle groups involved:")
+    groups = [line.split(" (")[0] for line in lines[lead + 1 : lead + 8]]
+    assert groups == ["- Hip flexors", "- Quadriceps", "- Hamstrings", "- Glutes", "- Calves", "- Core",
+                      "- Upper body muscles"], lines
+    shot(page, "list-answer")
+
+
 def test_copy_answer_with_sources_gives_plain_text_with_numbered_quotes(site: Site, open_page) -> None:
     page = open_page(site.url + "/", permissions=["clipboard-read", "clipboard-write"])
     ask(page, PROTEIN)

@@ -7,8 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from service.answering.citations import Unit
-from service.answering.compose import AnswerParams, already_quoted, complete, compose, gather, select, set_lists
+from evals.scoring import plain
+from service.answering.citations import Renderer, Unit, render
+from service.answering.compose import (
+    AnswerParams,
+    already_quoted,
+    complete,
+    compose,
+    gather,
+    select,
+    set_lists,
+    to_units,
+)
 from service.answering.query import Query
 from service.answering.question import AnswerType
 from service.answering.retrieval import Hit, SearchIndex
@@ -289,3 +299,55 @@ def test_a_set_question_weighs_the_best_list_retrieved_even_below_the_chunks_con
     assert any(c.hit.chunk.kind == "list" and c.hit.chunk_id == glance[0].chunk_id for c in cands)
     others, _ = gather(replace(which, answer_type="other"), hits, index, AnswerParams(chunks_considered=4))
     assert not any(c.hit.chunk_id == glance[0].chunk_id for c in others)
+
+
+HIPS = "hip-strengthening-exercises-for-runners"
+
+
+def test_a_list_reads_as_a_list_under_its_lead_in_and_prose_after_it_as_a_new_paragraph(index: SearchIndex) -> None:
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    bridge = hits_of(index, HIPS, "Banded Side Step")  # the bridge's own heading is missing from the article
+    cands, _ = gather(asking("set"), glance + bridge, index, AnswerParams())
+    overview = next(c for c in cands if c.kind == "list" and c.hit.chunk_id == glance[0].chunk_id)
+    steps = next(c for c in cands if c.kind == "steps" and c.lead_in == "To do a bridge:")
+    posterior, includes = (next(c for c in cands if c.kind == "prose" and c.first == c.last and c.text.startswith(s))
+                           for s in ("Bridging targets the posterior chain", "The posterior chain includes"))
+    units = to_units([posterior, steps, overview, includes], [0.9, 0.8, 0.7, 0.6])
+    renderer = Renderer()
+    streamed = "".join(renderer.add(u)[0] for u in units)
+    text = renderer.rendered().text
+    assert streamed == text  # a stream lays the answer out as the whole does
+
+    assert text.split("\n") == [
+        f"{posterior.text} [1]",
+        "",
+        "To do a bridge:",
+        "1. Lay on the floor with both feet flat and knees bent and hip-width apart. [2] Hands are at your sides. [2]",
+        "2. Use your feet to press up and raise your glutes off the ground. [2]",
+        "3. Pause at the top of the movement and lower your glutes back to the floor. [2]",
+        "",
+        "Here's a quick overview of the primary muscle groups involved:",
+        "- Hip flexors (iliopsoas and rectus femoris) lift the leg and drive the knee forward. [3]",
+        *[f"- {part} [3]" for part in overview.parts[1:]],
+        "",
+        f"{includes.text} [4]",
+    ]
+    assert len(overview.parts) == 7  # every group of the overview, one line each
+    # Layout adds no words: the answer says what its units say, and the citations are as before.
+    assert " ".join(u.text for u in units).split() == plain(text).split()
+    assert [c.quote for c in renderer.citations] == [c.hit.chunk.text[c.start : c.end]
+                                                    for c in (posterior, steps, overview, includes)]
+
+
+def test_a_list_without_a_lead_in_still_opens_its_own_lines(index: SearchIndex) -> None:
+    glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
+    cands, _ = gather(asking("set"), glance, index, AnswerParams())
+    overview = next(c for c in cands if c.kind == "list")
+    bare = replace(overview, first=overview.first + 1, parts=[overview.parts[0].split(": ", 1)[1], *overview.parts[1:]])
+    assert bare.lead_in == ""
+    opening = render(to_units([bare], [0.9])).text
+    assert opening.startswith("- Hip flexors (") and opening.count("\n- ") == 6
+    hip = next(c for c in gather(asking("other"), hits_of(index, MUSCLES, "1. Hip Flexors"), index,
+                                 AnswerParams())[0] if c.kind == "prose")
+    after_prose = render(to_units([hip, bare], [0.9, 0.8])).text
+    assert f"{hip.text} [1]\n\n- Hip flexors (" in after_prose

@@ -48,6 +48,14 @@ def test_answer_words_do_not_count_markers() -> None:
     assert answer_words("Glutes extend the hip. [1] Squats help. [2] [3]") == 6
 
 
+def test_a_list_laid_out_as_lines_has_the_words_and_facts_of_the_same_text_run_on() -> None:
+    lines = "Glute exercises include:\n- Squats. [1]\n- Lunges. [1]\n\nThe hip-hinge - done well - helps. [2]"
+    run_on = "Glute exercises include: Squats. [1] Lunges. [1] The hip-hinge - done well - helps. [2]"
+    assert answer_words(lines) == answer_words(run_on) == 12  # a bullet is layout; a dash in a sentence counts
+    facts = [["include: squats. lunges"], ["hinge - done"]]
+    assert fact_coverage(lines, facts) == fact_coverage(run_on, facts) == 1.0
+
+
 def test_cited_sentence_share_is_the_share_of_sentences_a_marker_follows() -> None:
     answer = "Glutes extend the hip. [1] They also steady the pelvis. Squats help. [2]"
     assert cited_sentence_share(answer) == pytest.approx(2 / 3, abs=1e-12)
@@ -173,6 +181,8 @@ def test_fit_calibration_refuses_questions_outside_the_dev_split() -> None:
     ("Warm-up exercises for runners include: [1]", [""], ["empty_lead_in"]),
     ("To do a clamshell: 1. Lay down on your side. 2. Bend your knees. [1]", [""], []),
     ("They contract during the swing phase. [1]", [""], ["dangling_pronoun"]),
+    ("- They contract during the swing phase. [1]\n- Squats. [1]", [""], ["dangling_pronoun"]),
+    ("Warm-up exercises for runners include:\n- Leg swings. [1]\n- Skips. [1]", [""], []),
     ("Hip Flexors: They contract during the swing phase. [1]", [""], []),
     ("It may be challenging to determine if a weak hip is the source. [1]", [""], []),
     ("Hip muscle loads during running. [1]", ["References"], ["reference_quote"]),

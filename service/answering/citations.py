@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,17 +35,27 @@ class Citation(BaseModel):
     end: int
 
 
+# How a unit sits in the answer: running text ("prose"), the first sentence of a list item ("item", shown
+# after "- ") or of a numbered step ("step", which shows its own number), or a further sentence on the
+# line of the item or step before it ("more").
+Layout = Literal["prose", "item", "step", "more"]
+LIST_LAYOUTS = ("item", "step", "more")
+
+
 @dataclass
 class Unit:
-    """One piece of an answer: a sentence, a list with its lead-in, or a table row read with its header."""
+    """One piece of an answer: a sentence, a list item or step (the first with its lead-in), or a table row
+    read with its header."""
 
-    text: str  # as shown in the answer
+    text: str  # as shown in the answer, without the layout's line breaks and bullets
     hit: Hit
     start: int  # chunk-relative span of the quote
     end: int
     score: float
     rank: int
     vec: np.ndarray | None = None
+    layout: Layout = "prose"
+    head: str = ""  # the start of ``text`` that stays on the line before the list: its lead-in (and label)
 
     @property
     def words(self) -> int:
@@ -59,12 +70,17 @@ class Rendered:
 
 class Renderer:
     """Renders units one at a time, as a stream sends them: each unit followed by its marker; units quoting
-    the same span share one citation. ``render`` is this, all at once, so both give the same answer."""
+    the same span share one citation. ``render`` is this, all at once, so both give the same answer.
+
+    A list reads as a list: its lead-in ends a line, each item opens one ("- " before an item; a step shows
+    its own number), and running text after a list starts a new paragraph. Plain text, so the widget, a
+    terminal and a Markdown chat client all show it as lines."""
 
     def __init__(self) -> None:
         self.citations: list[Citation] = []
-        self.parts: list[str] = []
+        self.parts: list[str] = []  # what each unit added, its separator included
         self._by_span: dict[tuple[str, int, int], int] = {}
+        self._last: Layout | None = None
 
     def add(self, u: Unit) -> tuple[str, Citation | None]:
         """The text this unit adds to the answer, and its citation when it is a new one."""
@@ -84,13 +100,28 @@ class Renderer:
                 end=c.start + u.end,
             )
             self.citations.append(new)
-        piece = f"{u.text} [{self._by_span[key]}]"
-        text = piece if not self.parts else " " + piece
-        self.parts.append(piece)
+        text = self._laid_out(u) + f" [{self._by_span[key]}]"
+        self.parts.append(text)
+        self._last = u.layout
         return text, new
 
+    def _laid_out(self, u: Unit) -> str:
+        """The unit's text with what goes before it: a space, a line break or a paragraph break."""
+        after_list = self._last in LIST_LAYOUTS
+        if u.layout == "more":
+            return " " + u.text
+        if u.layout == "prose":
+            return u.text if self._last is None else ("\n\n" if after_list else " ") + u.text
+        bullet = "- " if u.layout == "item" else ""
+        if u.head and u.text.startswith(u.head):  # the lead-in ends its line; the list starts under it
+            line = f"{u.head}\n{bullet}{u.text[len(u.head):].lstrip()}"
+            return line if self._last is None else "\n\n" + line
+        if self._last is None:
+            return bullet + u.text
+        return ("\n" if after_list else "\n\n") + bullet + u.text
+
     def rendered(self) -> Rendered:
-        return Rendered(" ".join(self.parts), list(self.citations))
+        return Rendered("".join(self.parts), list(self.citations))
 
 
 def render(units: list[Unit]) -> Rendered:

@@ -248,7 +248,11 @@ def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:
     for c, p in zip(chosen, probs, strict=True):
         for k, part in enumerate(c.parts):
             shown = f"{c.label}: {part}" if k == 0 and c.label else part
-            units.append(Unit(shown, c.hit, c.start, c.end, p, c.rank, vec=c.vec))
+            head = ""
+            if k == 0 and c.lead_in and c.lead_in in shown:
+                head = shown[: shown.index(c.lead_in) + len(c.lead_in)]
+            units.append(Unit(shown, c.hit, c.start, c.end, p, c.rank, vec=c.vec,
+                              layout=c.layout[k] if c.layout else "prose", head=head))
     return units
 
 

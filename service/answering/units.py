@@ -17,6 +17,7 @@ import numpy as np
 
 from ingest.models import Chunk
 from ingest.sentences import LIST_MARKER
+from service.answering.citations import Layout
 from service.answering.retrieval import Hit, SearchIndex
 from service.answering.text import stems
 
@@ -75,6 +76,9 @@ class Candidate:
     vec: np.ndarray | None = None  # mean of its sentence vectors
     sentence_vecs: list[np.ndarray] = field(default_factory=list)
     completes: Candidate | None = None  # the scored unit this one extends (``extended``): its likelihood is this one's
+    # per part, how the answer lays it out: "item" or "step" opens a line of a list, "more" goes on the
+    # line before it; none for prose (``Layout``)
+    layout: list[Layout] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -199,6 +203,7 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         pointing = [any(_points_elsewhere(LIST_MARKER.sub("", _sentence(chunk, k))) for k in it) for it in items]
         numbered = all(NUMBERED.match(chunk.text[chunk.sentences[it[0]][0] :]) for it in items)
         parts: list[str] = []  # one per sentence, so every item is followed by its citation
+        layout: list[Layout] = []
         used = len(lead_text.split())
         last = items[0][-1]
         for it, points in zip(items, pointing, strict=True):
@@ -211,6 +216,8 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             if parts and used + words > budget:
                 break
             parts += [x if x.rstrip()[-1:] in ".!:" else x.rstrip(" ;") + "." for x in sentences]
+            opens: Layout = "step" if numbered else "item"
+            layout += [opens] + ["more"] * (len(sentences) - 1)
             used += words
             last = it[-1]
         if not parts:  # every item pointed elsewhere
@@ -220,7 +227,7 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         if lead_text:
             parts[0] = f"{lead_text} {parts[0]}"
         out.append(Candidate(hit, rank, "steps" if numbered else "list", first, last,
-                             chunk.sentences[first][0], chunk.sentences[last][1], parts))
+                             chunk.sentences[first][0], chunk.sentences[last][1], parts, layout=layout))
         for it, points in zip(items, pointing, strict=True):
             if numbered or points:  # a step out of its procedure answers nothing
                 continue

@@ -102,7 +102,8 @@ class ChatRequest(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    answer: str
+    answer: str = Field(description="Plain text with [n] citation markers; a list's lead-in ends a line and each "
+                                    "item opens one after '- ' (a step shows its own number).")
     abstained: bool
     citations: list[Citation]
     provenance: Provenance
