@@ -12,9 +12,11 @@ from service.answering.citations import Renderer, Unit, render
 from service.answering.compose import (
     AnswerParams,
     already_quoted,
+    asked_kind,
     complete,
     compose,
     gather,
+    introductions,
     select,
     set_lists,
     to_units,
@@ -351,3 +353,75 @@ def test_a_list_without_a_lead_in_still_opens_its_own_lines(index: SearchIndex) 
                                  AnswerParams())[0] if c.kind == "prose")
     after_prose = render(to_units([hip, bare], [0.9, 0.8])).text
     assert f"{hip.text} [1]\n\n- Hip flexors (" in after_prose
+
+
+def asking_set(message: str, corrections: dict[str, str] | None = None) -> Query:
+    return Query(message, message, [], [], [], 1.0, corrections=corrections or {}, answer_type="set")
+
+
+def hip_article(index: SearchIndex, *sections: str) -> list[Hit]:
+    return [Hit(i, sc.chunk_id, sc.chunk, 0.0, 0.0, 0.0) for i, sc in enumerate(index.chunks)
+            if sc.chunk.article_id == HIPS and sc.chunk.section[:1] and sc.chunk.section[0] in sections]
+
+
+def test_a_set_question_asks_for_the_kind_it_names_read_with_its_typos_repaired() -> None:
+    assert asked_kind(asking_set("best excercises for weak hips", {"excercises": "exercises"})) == "exercise"
+    assert asked_kind(asking_set("Which muscles does running work?")) == "muscle_group"
+    assert asked_kind(asking_set("What are the key rules for runners?")) is None
+    assert asked_kind(replace(asking_set("Which exercises help?"), answer_type="other")) is None
+
+
+def test_exercises_given_a_paragraph_each_are_the_set_by_the_sentences_that_introduce_them(index: SearchIndex) -> None:
+    hits = hip_article(index, "Are Your Hips Weak?", "5 Hip-Strengthening Exercises", "Banded Side Step",
+                       "Quadruped Hip Extension")
+    query = asking_set("Which exercises strengthen the hips?")
+    cands, _ = gather(query, hits, index, replace(AnswerParams(), chunks_considered=len(hits)))
+    longest_first = np.argsort([-c.words for c in cands], kind="stable")  # a whole paragraph is no opening
+    intros = introductions(query, cands, longest_first, index.lexicon)
+    assert {cands[i].text for i in intros} == {
+        "The squat is a great overall hip-strengthening exercise because it targets all of the gluteal muscle "
+        "groups: the gluteus maximus, and particularly the gluteus medius and gluteus minimus.",
+        "The clamshell targets the gluteus medius.",
+        "The banded side step is excellent at activating and strengthening your gluteus medius and gluteus minimus.",
+        "Bridging targets the posterior chain, which refers to all of the muscles on the back side of your body.",
+        "The quadruped hip extension is a well-regarded overall exercise for runners.",
+    }  # not "The hip bridge test is…" nor "The standing deep squat test is…": tests named after exercises
+    # The likeliest opening of an exercise stands for it: order decides, not the article.
+    squats = [i for i, c in enumerate(cands) if c.first == c.last and c.text.startswith("Squats engage your core")]
+    first_squats = np.asarray([*squats, *(i for i in range(len(cands)) if i not in squats)])
+    assert cands[introductions(query, cands, first_squats, index.lexicon)[0]].text.startswith("Squats engage")
+
+    # Two exercises are no set; nor is a question that asks for muscles.
+    two = [h for h in hip_article(index, "Quadruped Hip Extension", "Banded Side Step")
+           if not h.chunk.text.startswith("Bridging")]
+    few, _ = gather(query, two, index, replace(AnswerParams(), chunks_considered=len(two)))
+    assert introductions(query, few, np.arange(len(few)), index.lexicon) == []
+    muscles = asking_set("Which muscles do hip exercises work?")
+    assert introductions(muscles, cands, np.arange(len(cands)), index.lexicon) == []
+
+
+def test_the_introduced_exercises_answer_a_set_question_before_likelier_prose(index: SearchIndex) -> None:
+    hits = hip_article(index, "5 Hip-Strengthening Exercises", "Banded Side Step", "Quadruped Hip Extension")
+    query = asking_set("Which exercises strengthen the hips?")
+    cands, _ = gather(query, hits, index, replace(AnswerParams(), chunks_considered=len(hits)))
+    probs = np.array([0.9 if c.text.startswith("A 2013 study") else 0.01 for c in cands])
+    chosen = select(query, cands, probs, AnswerParams(), lexicon=index.lexicon)
+    openings = [c.text.split()[:3] for c in chosen]
+    assert ["The", "clamshell", "targets"] in openings and ["The", "quadruped", "hip"] in openings
+    assert all(c.first == c.last for c in chosen[:4])
+    assert sum(c.words for c in chosen) <= AnswerParams().set_words
+    # without the lexicon to name exercises, the likeliest unit leads as before
+    assert select(query, cands, probs, AnswerParams())[0].text.startswith("A 2013 study")
+
+
+def test_an_exercise_set_weighs_the_further_chunks_of_the_best_chunks_article(index: SearchIndex) -> None:
+    hips = hip_article(index, "5 Hip-Strengthening Exercises", "Quadruped Hip Extension")
+    other = hits_of(index, MUSCLES, "2. Glutes")
+    hits = hips[:1] + other + hips[1:]
+    params = replace(AnswerParams(), chunks_considered=1)
+    considered = {c.hit.chunk_id for c in gather(asking_set("Which exercises strengthen the hips?"), hits, index,
+                                                 params)[0]}
+    assert {h.chunk_id for h in hips} <= considered and not {h.chunk_id for h in other} & considered
+    muscles = {c.hit.chunk_id for c in gather(asking_set("Which muscles work in a squat?"), hits, index, params)[0]}
+    prose = {h.chunk_id for h in hips[1:] if h.chunk.kind == "paragraph"}
+    assert prose and not prose & muscles  # a set of muscles weighs a list further down, no more

@@ -6,12 +6,14 @@ is taken, then others at least ``keep_ratio`` as likely that repeat nothing alre
 overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type,
 the next always the one whose likelihood, raised by the question words it adds (``coverage``), is highest;
 then each keeps the sentences after it that draw its point, while the budget has room. A question
-asking for a set of muscles or exercises is led by the list that is that set (``set_lists``).
+asking for a set of muscles or exercises is led by the list that is that set (``set_lists``), or, for
+exercises the articles give a paragraph each, by the sentences that introduce them (``introductions``).
 Every unit quotes the exact article span it shows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
@@ -84,6 +86,12 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
                           None)
         if structured is not None:
             considered.append(structured)
+    if asked_kind(query) == "exercise" and considered:
+        # Exercises an article gives a paragraph each are spread over its chunks: the further ones of the
+        # best chunk's article retrieved are weighed too, for the paragraphs that introduce them.
+        article = considered[0].chunk.article_id
+        considered += [h for h in answerable[params.chunks_considered :]
+                       if h.chunk.article_id == article and h not in considered]
     if not considered:
         return [], 0.0
     cands = candidates(considered, index, params.max_window, budget(query, params))
@@ -158,9 +166,7 @@ def set_lists(query: Query, cands: Sequence[Candidate], lexicon: Lexicon) -> set
     heading or lead-in names the rest of what was asked ("At a Glance: Muscles Used in Running"). A list
     that only mentions the words ("Running builds muscle by improving: Muscular endurance…") or lists
     other things is not."""
-    if query.answer_type != "set":
-        return set()
-    asked = next((SET_NOUNS[w] for w in words(query.message) if w in SET_NOUNS), None)
+    asked = asked_kind(query)
     if asked is None:
         return set()
     rest = {stem(w) for w in query.focus if w not in SET_NOUNS}
@@ -173,13 +179,52 @@ def set_lists(query: Query, cands: Sequence[Candidate], lexicon: Lexicon) -> set
     return out
 
 
+def asked_kind(query: Query) -> str | None:
+    """The kind of lexicon concept a set question asks for ("exercise" for "best excercises for weak
+    hips", read with its typos repaired); None for any other question."""
+    if query.answer_type != "set":
+        return None
+    asked = (query.corrections.get(w, w) for w in words(query.message))
+    return next((SET_NOUNS[w] for w in asked if w in SET_NOUNS), None)
+
+
+OPENING_WORDS = 5  # "The quadruped hip extension is": the subject a paragraph opens with
+
+
+def introductions(query: Query, cands: Sequence[Candidate], order: np.ndarray, lexicon: Lexicon) -> list[int]:
+    """A set of exercises the articles give one paragraph each, without a list of them ("The clamshell
+    targets the gluteus medius.", "The banded side step is excellent at…"): by position in ``cands``,
+    for each exercise a paragraph opens by naming, that paragraph's opening sentence; at least three
+    exercises, or none."""
+    if asked_kind(query) != "exercise":
+        return []
+    out: dict[str, int] = {}
+    for i in (int(k) for k in order):
+        c = cands[i]
+        if c.kind != "prose" or c.first != c.last or c.label or not _opens_paragraph(c):
+            continue  # its opening sentence alone, so the set fits; what follows may join it later
+        opening = " ".join(c.parts[0].split()[:OPENING_WORDS])
+        # "The hip bridge test is a good way to…" introduces a test named after an exercise
+        named = next((k for term, k in lexicon.find(opening)
+                      if k.kind == "exercise" and not re.search(rf"\b{re.escape(term)}\s+tests?\b", opening, re.I)),
+                     None)
+        if named is not None:
+            out.setdefault(named.id, i)
+    return list(out.values()) if len(out) >= 3 else []
+
+
+def _opens_paragraph(c: Candidate) -> bool:
+    chunk = c.hit.chunk
+    return c.first == 0 or "\n" in chunk.text[chunk.sentences[c.first - 1][1] : chunk.sentences[c.first][0]]
+
+
 def _list_title(c: Candidate) -> str:
     """What names a list: its innermost heading and its lead-in."""
     return " ".join([*c.hit.chunk.section[-1:], c.lead_in])
 
 
 def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: AnswerParams,
-           lists: AbstractSet[int] = frozenset()) -> list[Candidate]:
+           lists: AbstractSet[int] = frozenset(), lexicon: Lexicon | None = None) -> list[Candidate]:
     """The most likely unit, then others at least ``keep_ratio`` as likely that repeat nothing chosen and
     fit the budget, each the one that raises likelihood by coverage most (see ``AnswerParams.coverage``);
     in the order they are shown."""
@@ -205,11 +250,24 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         # questions, think of the prose around it
         order = np.asarray([leads[0], *(int(i) for i in order if int(i) != leads[0])])
         best = max(best, float(probs[leads[0]]))
-    chosen = [cands[int(order[0])]]
-    used = chosen[0].words
     limit = budget(query, params)
-    if query.answer_type == "set":
-        used += _members(query, chosen, cands, order, limit - used, params.redundancy, params.max_units)
+    # A set of exercises with no list of them is its exercises, each by the sentence that introduces it,
+    # likeliest first, while they fit; different exercises, so near in meaning ("targets the gluteus
+    # medius") is no repeat.
+    intros = introductions(query, cands, order, lexicon) if not leads and lexicon is not None else []
+    chosen: list[Candidate] = []
+    used = 0
+    for i in intros:
+        if used + cands[i].words <= limit:
+            chosen.append(cands[i])
+            used += cands[i].words
+    if chosen:
+        order = np.asarray([*intros, *(int(i) for i in order if int(i) not in intros)])
+    else:
+        chosen = [cands[int(order[0])]]
+        used = chosen[0].words
+        if query.answer_type == "set":
+            used += _members(query, chosen, cands, order, limit - used, params.redundancy, params.max_units)
     # Greedy, with a diminishing-returns bonus for coverage: each further unit is the one whose
     # likelihood, raised by the share of the question's words it adds to the answer, is highest
     # ("which lunge ..., and why ...?" takes the reason once the lunge is there). With ``coverage`` 0
@@ -260,7 +318,7 @@ def compose(
     query: Query, qvec: np.ndarray, hits: list[Hit], index: SearchIndex, params: AnswerParams, model: SelectionModel
 ) -> list[Unit]:
     cands, probs = score_candidates(query, qvec, hits, index, params, model)
-    chosen = select(query, cands, probs, params, set_lists(query, cands, index.lexicon))
+    chosen = select(query, cands, probs, params, set_lists(query, cands, index.lexicon), index.lexicon)
     by_id = {id(c): float(p) for c, p in zip(cands, probs, strict=True)}
     chosen = complete(chosen, index, budget(query, params) - sum(c.words for c in chosen), params.redundancy)
     # an extended unit is as likely as the scored unit it completes
