@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from evals.scoring import BULLET
 from ingest.embedding import SentenceEmbeddings
 from service.answering.engine import Engine
 from service.answering.query import Turn
@@ -84,5 +85,21 @@ class HybridTopChunkBaseline:
         _, _, hits = self.engine.retrieve(question, history or [], k, answerable_only=True)
         latency = (time.perf_counter() - started) * 1000
         passages = [(h.chunk_id, h.chunk.article_id, h.chunk.start, h.chunk.end) for h in hits]
-        answer = " ".join(hits[0].chunk.text.split()[: self.words]) if hits else ""
+        answer = first_words(hits[0].chunk.text, self.words) if hits else ""
         return BaselineResult(answer=answer, passages=passages, latency_ms=latency)
+
+
+def first_words(text: str, n: int) -> str:
+    """``text`` up to its ``n``-th word, its lines kept; a list's bullet is layout, not a word (as the
+    eval counts Stride's answers)."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        bullet = BULLET.match(line)
+        mark, body = (bullet.group(0), line[bullet.end() :]) if bullet else ("", line)
+        taken = body.split()[:n]
+        if taken:
+            lines.append(mark + " ".join(taken))
+        n -= len(taken)
+        if n <= 0:
+            break
+    return "\n".join(lines)

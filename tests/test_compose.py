@@ -316,10 +316,9 @@ def test_a_list_reads_as_a_list_under_its_lead_in_and_prose_after_it_as_a_new_pa
                            for s in ("Bridging targets the posterior chain", "The posterior chain includes"))
     units = to_units([posterior, steps, overview, includes], [0.9, 0.8, 0.7, 0.6])
     renderer = Renderer()
-    streamed = "".join(renderer.add(u)[0] for u in units)
+    for u in units:
+        renderer.add(u)
     text = renderer.rendered().text
-    assert streamed == text  # a stream lays the answer out as the whole does
-
     assert text.split("\n") == [
         f"{posterior.text} [1]",
         "",
@@ -425,3 +424,21 @@ def test_an_exercise_set_weighs_the_further_chunks_of_the_best_chunks_article(in
     muscles = {c.hit.chunk_id for c in gather(asking_set("Which muscles work in a squat?"), hits, index, params)[0]}
     prose = {h.chunk_id for h in hips[1:] if h.chunk.kind == "paragraph"}
     assert prose and not prose & muscles  # a set of muscles weighs a list further down, no more
+
+
+def test_a_list_right_after_another_list_opens_under_its_own_heading(index: SearchIndex) -> None:
+    hits = hip_article(index, "Banded Side Step")
+    cands, _ = gather(asking("procedure"), hits, index, AnswerParams())
+    bridge = next(c for c in cands if c.kind == "steps" and c.lead_in == "To do a bridge:")
+    variation = next(c for c in cands if c.kind == "steps" and c.hit.chunk.section[-1].endswith("Bridge Variation"))
+    assert variation.lead_in == ""
+    text = render(to_units([bridge, variation], [0.9, 0.8])).text
+    # not steps 4-7 of the bridge: a new paragraph, named by its heading
+    assert "floor. [1]\n\nChallenge Yourself: Bridge Variation:\n1. Set up the same as you would" in text
+    assert render(to_units([variation], [0.9])).text.startswith("1. Set up the same")  # alone it needs no name
+    # with no name to give (a heading that asks, say), it still starts a paragraph of its own
+    unnamed = render(to_units([bridge], [0.9]) + to_units([variation], [0.8])).text
+    assert "floor. [1]\n\n1. Set up the same" in unnamed
+    # a list after prose is a new paragraph without a name
+    prose = next(c for c in cands if c.kind == "prose" and c.text.startswith("Bridging targets"))
+    assert "\n\n1. Set up the same" in render(to_units([prose, variation], [0.9, 0.8])).text

@@ -210,3 +210,13 @@ def _row(**kw: object) -> dict[str, object]:
 ])
 def test_failure_class_is_the_first_that_applies(row: dict[str, object], failure: str | None) -> None:
     assert failure_class(row) == failure
+
+
+def test_the_hybrid_baselines_cut_keeps_its_lines_and_counts_words_as_the_eval_does() -> None:
+    from evals.baseline import first_words
+
+    chunk = "Leg exercises include:\n\n- Squats (and single leg variations)\n- Lunges\n- Step-ups and wall sits"
+    assert first_words(chunk, 9) == "Leg exercises include:\n- Squats (and single leg variations)\n- Lunges"
+    assert answer_words(first_words(chunk, 9)) == 9  # the bullets cost no words
+    assert first_words(chunk, 5) == "Leg exercises include:\n- Squats (and"
+    assert first_words(chunk, 100) == chunk.replace("\n\n", "\n")  # blank lines go, as the answers have none

@@ -246,3 +246,30 @@ def test_only_prose_is_extended() -> None:
     assert extended(opening, _Sentences()) is not None  # type: ignore[arg-type]
     for kind in ("list", "steps", "item", "row"):  # whole as cut, even where a sentence would go on
         assert extended(replace(opening, kind=kind), _Sentences()) is None  # type: ignore[arg-type]
+
+
+def _lists_of(text: str):
+    """The list units of a made-up chunk of ``text``, split as ingest splits sentences."""
+    from ingest.models import Chunk
+    from ingest.sentences import sentence_spans
+    from service.answering.retrieval import Hit
+    from service.answering.units import _lines, _list_candidates
+
+    chunk = Chunk("a", "sha", "T", ("S",), 0, 0, len(text), text, "list", sentences=tuple(sentence_spans(text)))
+    return _list_candidates(Hit(0, "c", chunk, 0.0, 0.0, 0.0), 0, _lines(chunk), 200)
+
+
+def test_a_first_step_ending_in_a_colon_is_a_step_not_the_lists_lead_in() -> None:
+    steps = next(c for c in _lists_of("1. Prepare as follows:\n2. Squat down.\n3. Stand up.") if c.kind == "steps")
+    assert steps.lead_in == "" and steps.layout == ["step", "step", "step"]
+    led = next(c for c in _lists_of("To do a squat:\n1. Squat down.\n2. Stand up.") if c.kind == "steps")
+    assert led.lead_in == "To do a squat:"
+
+
+def test_a_list_item_shown_alone_or_in_its_list_ends_as_a_sentence() -> None:
+    units = _lists_of("Sprinting brings:\n- Higher activation of gluteus maximus, hamstrings and calves\n- More power")
+    whole = next(c for c in units if c.kind == "list")
+    assert whole.parts == ["Sprinting brings: Higher activation of gluteus maximus, hamstrings and calves.",
+                           "More power."]
+    assert [c.parts for c in units if c.kind == "item"] == [
+        ["Higher activation of gluteus maximus, hamstrings and calves."]]

@@ -81,6 +81,7 @@ class Renderer:
         self.parts: list[str] = []  # what each unit added, its separator included
         self._by_span: dict[tuple[str, int, int], int] = {}
         self._last: Layout | None = None
+        self._last_key: tuple[str, int, int] | None = None
 
     def add(self, u: Unit) -> tuple[str, Citation | None]:
         """The text this unit adds to the answer, and its citation when it is a new one."""
@@ -100,25 +101,26 @@ class Renderer:
                 end=c.start + u.end,
             )
             self.citations.append(new)
-        text = self._laid_out(u) + f" [{self._by_span[key]}]"
+        text = self._laid_out(u, same_span=key == self._last_key) + f" [{self._by_span[key]}]"
         self.parts.append(text)
-        self._last = u.layout
+        self._last, self._last_key = u.layout, key
         return text, new
 
-    def _laid_out(self, u: Unit) -> str:
-        """The unit's text with what goes before it: a space, a line break or a paragraph break."""
-        after_list = self._last in LIST_LAYOUTS
+    def _laid_out(self, u: Unit, same_span: bool) -> str:
+        """The unit's text with what goes before it: a space, a line break (the next item of the same
+        list) or a paragraph break."""
+        same_list = self._last in LIST_LAYOUTS and same_span
         if u.layout == "more":
             return " " + u.text
         if u.layout == "prose":
-            return u.text if self._last is None else ("\n\n" if after_list else " ") + u.text
+            return u.text if self._last is None else ("\n\n" if self._last in LIST_LAYOUTS else " ") + u.text
         bullet = "- " if u.layout == "item" else ""
         if u.head and u.text.startswith(u.head):  # the lead-in ends its line; the list starts under it
             line = f"{u.head}\n{bullet}{u.text[len(u.head):].lstrip()}"
             return line if self._last is None else "\n\n" + line
         if self._last is None:
             return bullet + u.text
-        return ("\n" if after_list else "\n\n") + bullet + u.text
+        return ("\n" if same_list else "\n\n") + bullet + u.text
 
     def rendered(self) -> Rendered:
         return Rendered("".join(self.parts), list(self.citations))

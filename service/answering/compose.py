@@ -27,7 +27,7 @@ from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
 from service.answering.selection import SelectionModel, features
 from service.answering.text import stem, stems, words
-from service.answering.units import VARIATION_HEADING, Candidate, candidates, extended
+from service.answering.units import VARIATION_HEADING, Candidate, candidates, extended, heading_label
 
 REFERRAL = ("physical therapist", "orthopedist", "physiotherapist")
 
@@ -303,14 +303,21 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
 def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:
     """One answer unit per shown sentence or item, each followed by the citation of the span it belongs to."""
     units: list[Unit] = []
+    before: Candidate | None = None
     for c, p in zip(chosen, probs, strict=True):
+        is_list = c.kind in ("list", "steps")
+        label = c.label
+        if is_list and not c.lead_in and before is not None and before.kind in ("list", "steps"):
+            # a list right after another would read as its continuation (and in Markdown, be one): its
+            # heading names it ("Challenge Yourself: Bridge Variation")
+            label = heading_label(c.hit.chunk)
         for k, part in enumerate(c.parts):
-            shown = f"{c.label}: {part}" if k == 0 and c.label else part
-            head = ""
-            if k == 0 and c.lead_in and c.lead_in in shown:
-                head = shown[: shown.index(c.lead_in) + len(c.lead_in)]
-            units.append(Unit(shown, c.hit, c.start, c.end, p, c.rank, vec=c.vec,
+            opening = f"{label}: " if k == 0 and label else ""
+            # what stays on the line before a list: its label and lead-in
+            head = (opening + c.lead_in).rstrip() if k == 0 and is_list else ""
+            units.append(Unit(opening + part, c.hit, c.start, c.end, p, c.rank, vec=c.vec,
                               layout=c.layout[k] if c.layout else "prose", head=head))
+        before = c
     return units
 
 

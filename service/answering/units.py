@@ -122,7 +122,8 @@ class Candidate:
         """A list's lead-in ("Here's a quick overview of the primary muscle groups involved:"); "" when
         the unit is no list or its list has none."""
         first = _sentence(self.hit.chunk, self.first)
-        return first if self.kind in ("list", "steps") and _is_lead_in(first) else ""
+        is_lead_in = _is_lead_in(first) and not _is_item(self.hit.chunk, [self.first])  # "1. Prepare as follows:"
+        return first if self.kind in ("list", "steps") and is_lead_in else ""
 
     @property
     def in_variation(self) -> bool:
@@ -173,6 +174,11 @@ def _barred(text: str) -> bool:
     return text.endswith("?") or bool(ANNOUNCES.match(text)) or _points_elsewhere(text)
 
 
+def _closed(text: str) -> str:
+    """A list item shown as a sentence ends like one ("Lunges" -> "Lunges.")."""
+    return text if text.rstrip()[-1:] in ".!:" else text.rstrip(" ;") + "."
+
+
 def _row_text(chunk: Chunk, row: str) -> str:
     cells = [c.strip() for c in row.strip().strip("|").split("|")]
     header = [c.strip() for c in chunk.prefix.strip().strip("|").split("|")] if chunk.prefix else []
@@ -215,7 +221,7 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             words = sum(len(x.split()) for x in sentences)
             if parts and used + words > budget:
                 break
-            parts += [x if x.rstrip()[-1:] in ".!:" else x.rstrip(" ;") + "." for x in sentences]
+            parts += [_closed(x) for x in sentences]
             opens: Layout = "step" if numbered else "item"
             layout += [opens] + ["more"] * (len(sentences) - 1)
             used += words
@@ -236,7 +242,7 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
             # push-off."); a bare name from a list of exercises cannot.
             if len(item.split()) >= 8:
                 out.append(Candidate(hit, rank, "item", it[0], it[-1], chunk.sentences[it[0]][0],
-                                     chunk.sentences[it[-1]][1], [item]))
+                                     chunk.sentences[it[-1]][1], [_closed(item)]))
         i = j + 1
     return out
 
