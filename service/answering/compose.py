@@ -201,7 +201,7 @@ def introductions(query: Query, cands: Sequence[Candidate], order: np.ndarray, l
     out: dict[str, int] = {}
     for i in (int(k) for k in order):
         c = cands[i]
-        if c.kind != "prose" or c.first != c.last or c.label or not _opens_paragraph(c):
+        if c.kind != "prose" or c.first != c.last or c.label or not c.opens_paragraph:
             continue  # its opening sentence alone, so the set fits; what follows may join it later
         opening = " ".join(c.parts[0].split()[:OPENING_WORDS])
         # "The hip bridge test is a good way to…" introduces a test named after an exercise
@@ -211,11 +211,6 @@ def introductions(query: Query, cands: Sequence[Candidate], order: np.ndarray, l
         if named is not None:
             out.setdefault(named.id, i)
     return list(out.values()) if len(out) >= 3 else []
-
-
-def _opens_paragraph(c: Candidate) -> bool:
-    chunk = c.hit.chunk
-    return c.first == 0 or "\n" in chunk.text[chunk.sentences[c.first - 1][1] : chunk.sentences[c.first][0]]
 
 
 def _list_title(c: Candidate) -> str:
@@ -305,16 +300,15 @@ def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:
     units: list[Unit] = []
     before: Candidate | None = None
     for c, p in zip(chosen, probs, strict=True):
-        is_list = c.kind in ("list", "steps")
         label = c.label
-        if is_list and not c.lead_in and before is not None and before.kind in ("list", "steps"):
+        if c.is_list and not c.lead_in and before is not None and before.is_list:
             # a list right after another would read as its continuation (and in Markdown, be one): its
             # heading names it ("Challenge Yourself: Bridge Variation")
             label = heading_label(c.hit.chunk)
         for k, part in enumerate(c.parts):
             opening = f"{label}: " if k == 0 and label else ""
             # what stays on the line before a list: its label and lead-in
-            head = (opening + c.lead_in).rstrip() if k == 0 and is_list else ""
+            head = (opening + c.lead_in).rstrip() if k == 0 and c.is_list else ""
             units.append(Unit(opening + part, c.hit, c.start, c.end, p, c.rank, vec=c.vec,
                               layout=c.layout[k] if c.layout else "prose", head=head))
         before = c

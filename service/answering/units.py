@@ -118,12 +118,23 @@ class Candidate:
         return before if before.endswith("?") else ""
 
     @property
+    def is_list(self) -> bool:
+        """A whole list or procedure (not one item of it)."""
+        return self.kind in ("list", "steps")
+
+    @property
+    def opens_paragraph(self) -> bool:
+        return _starts_line(self.hit.chunk, self.first)
+
+    @cached_property
     def lead_in(self) -> str:
         """A list's lead-in ("Here's a quick overview of the primary muscle groups involved:"); "" when
         the unit is no list or its list has none."""
+        if not self.is_list:
+            return ""
         first = _sentence(self.hit.chunk, self.first)
         is_lead_in = _is_lead_in(first) and not _is_item(self.hit.chunk, [self.first])  # "1. Prepare as follows:"
-        return first if self.kind in ("list", "steps") and is_lead_in else ""
+        return first if is_lead_in else ""
 
     @property
     def in_variation(self) -> bool:
@@ -143,15 +154,18 @@ def _sentence(chunk: Chunk, i: int) -> str:
     return chunk.text[s:e].strip()
 
 
+def _starts_line(chunk: Chunk, i: int) -> bool:
+    """Whether sentence ``i`` opens a line of the chunk: a paragraph, a list item or a table row."""
+    return i == 0 or "\n" in chunk.text[chunk.sentences[i - 1][1] : chunk.sentences[i][0]]
+
+
 def _lines(chunk: Chunk) -> list[list[int]]:
     """Sentence indexes grouped by line: a paragraph, a list item or a table row."""
     runs: list[list[int]] = []
-    prev_end = None
-    for i, (s, e) in enumerate(chunk.sentences):
-        if prev_end is None or "\n" in chunk.text[prev_end:s]:
+    for i in range(len(chunk.sentences)):
+        if _starts_line(chunk, i):
             runs.append([])
         runs[-1].append(i)
-        prev_end = e
     return runs
 
 
@@ -289,9 +303,9 @@ def extended(c: Candidate, index: SearchIndex) -> Candidate | None:
     chunk = c.hit.chunk
     if c.kind != "prose" or c.last + 1 >= len(chunk.sentences):
         return None
-    s, e = chunk.sentences[c.last + 1]
-    if "\n" in chunk.text[chunk.sentences[c.last][1] : s]:
+    if _starts_line(chunk, c.last + 1):
         return None  # another paragraph, item or row
+    s, e = chunk.sentences[c.last + 1]
     text = chunk.text[s:e].strip()
     if not continues(text) or _barred(text) or _is_lead_in(text) or index.is_planted(chunk, s, e):
         return None
