@@ -95,7 +95,7 @@ class SentenceEmbeddings(Embeddings):
 
     def __init__(self, name: str, batch_size: int = 16, model: Any = None,
                  loader: Callable[[], Any] | None = None, recipe: dict[str, Any] | None = None) -> None:
-        self.name = name  # the model's identity as the index records it (with the backend, if not torch)
+        self.name = name  # the model's identity as the index records it (with the variant, if int8)
         self.batch_size = batch_size
         self._model = model
         self._loader = loader or (lambda: load_sentence_model(name))
@@ -109,6 +109,8 @@ class SentenceEmbeddings(Embeddings):
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
+                backend = self.recipe["backend"] if self.recipe else "given loader"
+                log.info("loading embedding model %s (%s)", self.name, backend)
                 self._model = self._loader()
             return self._model
 
@@ -229,9 +231,10 @@ class HelperEmbedding:
 
 
 def model_identity(settings: Settings) -> str:
-    """The embedding model as an index records it: its name, plus the backend when that is not PyTorch
-    (an index embedded by one backend is not searched with another's query vectors)."""
-    if settings.embedding_backend == "torch":
+    """The embedding model as an index records it: its name, plus the variant when int8 (an index embedded by
+    one is not searched with the other's query vectors). PyTorch and ONNX fp32 compute the same vectors, so
+    an index made by either is the other's too."""
+    if settings.embedding_backend != "onnx":
         return settings.embedding_model
     from ingest.onnx_model import VARIANT
 
@@ -239,10 +242,10 @@ def model_identity(settings: Settings) -> str:
 
 
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
-    """The configured model on the configured backend; it loads on first use. The ONNX variant is exported
-    from the model's local folder the first time and cached under ``STRIDE_DATA_DIR/models``."""
+    """The configured model on the configured backend; it loads on first use. An ONNX backend's model is
+    exported from the model's local folder the first time and cached in ``Settings.models_dir()``."""
     return embeddings_from_recipe({"backend": settings.embedding_backend, "model": settings.embedding_model,
-                                   "batch_size": settings.embed_batch_size, "data_dir": str(settings.data_dir)})
+                                   "batch_size": settings.embed_batch_size, "cache_dir": str(settings.models_dir())})
 
 
 def embeddings_from_recipe(recipe: dict[str, Any]) -> SentenceEmbeddings:
@@ -254,15 +257,18 @@ def embeddings_from_recipe(recipe: dict[str, Any]) -> SentenceEmbeddings:
         return SentenceEmbeddings(name, batch_size, recipe=recipe)
     model_dir = Path(check_model_available(name))
 
+    from ingest.onnx_model import VARIANT, Precision
+
+    precision: Precision = "fp32" if recipe["backend"] == "onnx-fp32" else "int8"
+
     def load_onnx() -> Any:
-        from ingest.onnx_model import OnnxSentenceModel, export_int8
+        from ingest.onnx_model import OnnxSentenceModel, export
 
         _offline()
-        return OnnxSentenceModel(export_int8(model_dir, Path(recipe["data_dir"]) / "models"), model_dir)
+        return OnnxSentenceModel(export(model_dir, Path(recipe["cache_dir"]), precision), model_dir)
 
-    from ingest.onnx_model import VARIANT
-
-    return SentenceEmbeddings(f"{name} ({VARIANT})", batch_size, loader=load_onnx, recipe=recipe)
+    identity = name if precision == "fp32" else f"{name} ({VARIANT})"
+    return SentenceEmbeddings(identity, batch_size, loader=load_onnx, recipe=recipe)
 
 
 def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:

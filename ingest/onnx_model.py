@@ -1,5 +1,10 @@
-"""The embedding model on ONNX Runtime, int8: exported once, locally, from the sentence-transformers folder
-a package ships (nothing from a hub), and cached under the data directory.
+"""The embedding model on ONNX Runtime: exported once, locally, from the sentence-transformers folder a
+package ships (nothing from a hub), and cached under the data directory. Two precisions:
+
+- ``fp32``, the model's own weights: its vectors equal PyTorch's to within float rounding (max abs difference
+  ~3e-7 on the eval questions), so it is the same model to the index, at about a third of PyTorch's time per
+  query on one thread here (PyTorch's eager overhead dominates a short question);
+- ``int8``: faster still, but its vectors move (below), so an index it embeds is its own.
 
 sentence-transformers' own ONNX backend needs ``optimum-onnx``, whose releases pin transformers 4.x (it
 would downgrade the transformers that sentence-transformers 6 needs), so the export is done here with
@@ -16,14 +21,15 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ingest.errors import ModelMissing
 
 log = logging.getLogger(__name__)
-VARIANT = "onnx int8"
+VARIANT = "onnx int8"  # how an int8 index records its model; fp32's vectors are PyTorch's, recorded as the model
+Precision = Literal["fp32", "int8"]
 EXPORT_VERSION = 1  # bump when the export changes: cached files from another version are re-made
 
 
@@ -44,21 +50,22 @@ def _pooling_mode(model_dir: Path) -> str:
     return "mean" if modes == ["pooling_mode_mean_tokens"] else ",".join(modes)
 
 
-def export_int8(model_dir: Path, cache_dir: Path) -> Path:
-    """The int8 ONNX file for ``model_dir``, made now unless a current one is cached. Written to a temporary
-    name and renamed, so a crash never leaves a half-written model behind; a lock keeps two exports apart."""
+def export(model_dir: Path, cache_dir: Path, precision: Precision) -> Path:
+    """The ONNX file of ``model_dir`` at ``precision``, made now unless a current one is cached. Written to a
+    temporary name and renamed, so a crash never leaves a half-written model behind; a lock keeps two exports
+    apart."""
     model_dir, cache_dir = Path(model_dir), Path(cache_dir)
     if _pooling_mode(model_dir) != "mean":
-        raise ModelMissing(f"the ONNX backend supports mean-pooling models only; {model_dir.name} uses "
+        raise ModelMissing(f"the ONNX backends support mean-pooling models only; {model_dir.name} uses "
                            f"{_pooling_mode(model_dir)} — set STRIDE_EMBEDDING_BACKEND=torch")
-    target = cache_dir / f"{model_dir.name}-{_fingerprint(model_dir)}-int8.onnx"
+    target = cache_dir / f"{model_dir.name}-{_fingerprint(model_dir)}-{precision}.onnx"
     if target.exists():
         return target
     with _EXPORT_LOCK:
         if target.exists():
             return target
         cache_dir.mkdir(parents=True, exist_ok=True)
-        log.info("exporting %s to ONNX int8 (once; cached at %s)", model_dir.name, target)
+        log.info("exporting %s to ONNX %s (once; cached at %s)", model_dir.name, precision, target)
         fp32 = target.with_suffix(f".fp32.{os.getpid()}.tmp")
         int8 = target.with_suffix(f".int8.{os.getpid()}.tmp")
         try:
@@ -69,13 +76,14 @@ def export_int8(model_dir: Path, cache_dir: Path) -> Path:
                 logging.disable(logging.WARNING)
                 try:
                     _export_fp32(model_dir, fp32)
-                    from onnxruntime.quantization import QuantType, quantize_dynamic
+                    if precision == "int8":
+                        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-                    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8,
-                                     op_types_to_quantize=["MatMul"], per_channel=True)
+                        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8,
+                                         op_types_to_quantize=["MatMul"], per_channel=True)
                 finally:
                     logging.disable(logging.NOTSET)
-            os.replace(int8, target)
+            os.replace(int8 if precision == "int8" else fp32, target)
         finally:
             fp32.unlink(missing_ok=True)
             int8.unlink(missing_ok=True)
@@ -122,7 +130,7 @@ class WordPieces:
 
 class OnnxSentenceModel:
     """The part of ``SentenceTransformer`` Stride uses (``encode``, ``get_embedding_dimension``,
-    ``tokenizer``), on ONNX Runtime: the fast tokenizer, the int8 encoder, mean pooling, L2 norm."""
+    ``tokenizer``), on ONNX Runtime: the fast tokenizer, the exported encoder, mean pooling, L2 norm."""
 
     def __init__(self, onnx_path: Path, model_dir: Path, threads: int | None = None) -> None:
         import onnxruntime as ort

