@@ -56,6 +56,11 @@ def test_an_faq_verdict_answers_only_a_yes_no_question(index: SearchIndex) -> No
     assert "Running works both." not in openings("set")
     # The content after the verdict still answers a question of another kind.
     assert any(p.startswith("Long, steady runs build endurance") for p in openings("set"))
+    # "both" of what the FAQ asked ("…your glutes and core?") is a verdict too, however long: alone it
+    # points at something never said; the sentence after it still answers.
+    leaning = "Running activates both, but many runners underuse their glutes."
+    assert leaning in openings("yes_no") and leaning not in openings("set")
+    assert "Strength training helps restore balance and prevent overuse injuries." in openings("set")
 
 
 def test_the_most_likely_unit_opens_the_answer_and_its_passage_stays_together(index: SearchIndex) -> None:
@@ -442,3 +447,20 @@ def test_a_list_right_after_another_list_opens_under_its_own_heading(index: Sear
     # a list after prose is a new paragraph without a name
     prose = next(c for c in cands if c.kind == "prose" and c.text.startswith("Bridging targets"))
     assert "\n\n1. Set up the same" in render(to_units([prose, variation], [0.9, 0.8])).text
+
+
+def test_a_variation_follows_the_exercise_it_builds_on(index: SearchIndex) -> None:
+    cands, _ = gather(asking("procedure"), hip_article(index, "Banded Side Step"), index, AnswerParams())
+    bridge = next(c for c in cands if c.kind == "steps" and c.lead_in == "To do a bridge:")
+    variation = next(c for c in cands if c.kind == "steps" and c.hit.chunk.section[-1].endswith("Bridge Variation"))
+    clamshell_hits = [h for h in hip_article(index, "5 Hip-Strengthening Exercises") if "clamshell" in h.chunk.text]
+    cands, _ = gather(asking("procedure"), clamshell_hits, index, AnswerParams())
+    clamshell = next(c for c in cands if c.kind == "steps" and c.lead_in == "To do a clamshell:")
+    params = replace(AnswerParams(), keep_ratio=0.1, redundancy=1.01, steps_words=500, coverage=0.0)
+    # The variation scored likelier, but "Set up the same as you would with the standard bridge" reads
+    # only after the bridge's own steps.
+    chosen = select(asking("procedure"), [variation, bridge], np.array([0.9, 0.8]), params)
+    assert [id(c) for c in chosen] == [id(bridge), id(variation)]
+    # A variation of an exercise not in the answer keeps its place: the likeliest unit opens.
+    chosen = select(asking("procedure"), [variation, clamshell], np.array([0.9, 0.8]), params)
+    assert [id(c) for c in chosen] == [id(variation), id(clamshell)]

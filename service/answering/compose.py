@@ -288,11 +288,26 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         used += cands[pick].words
         covered |= cands[pick].stems & asked
     # The most likely unit opens the answer, since a reader takes the first sentence as the answer; units
-    # of one passage stay together, in the article's order.
-    lead: dict[str, int] = {}
+    # of one passage stay together, in the article's order. A variation builds on its exercise ("Set up
+    # the same as you would with the standard bridge"), so it follows the exercise when that is chosen too.
+    lead: dict[str, float] = {}
     for i, c in enumerate(chosen):
         lead.setdefault(c.hit.chunk_id, i)
+    for c in chosen:
+        base = _exercise_of(c, chosen)
+        if base is not None:
+            lead[c.hit.chunk_id] = lead[base.hit.chunk_id] + 0.5
     return sorted(chosen, key=lambda c: (lead[c.hit.chunk_id], c.start))
+
+
+def _exercise_of(variation: Candidate, chosen: Sequence[Candidate]) -> Candidate | None:
+    """The chosen unit of the same article that names the exercise a "Challenge Yourself" unit varies
+    ("To do a bridge:" for "Challenge Yourself: Bridge Variation"), if any."""
+    if not variation.in_variation:
+        return None
+    named = stems(VARIATION_HEADING.sub("", variation.hit.chunk.section[-1])) - {stem("variation")}
+    return next((c for c in chosen if not c.in_variation and c.hit.chunk.article_id == variation.hit.chunk.article_id
+                 and named and named <= stems(f"{c.lead_in} {c.text}")), None)
 
 
 def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:

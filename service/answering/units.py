@@ -43,6 +43,8 @@ POINTS_ELSEWHERE = re.compile(
 )  # "Our hill running guide covers specific hill workout types...", "See our easy run guide.": what
 #    another guide says, not what this article says
 YES_NO_OPENING = re.compile(r"^(yes|no)\b", re.IGNORECASE)  # the answer to an FAQ's own question
+LEANS_ON_QUESTION = re.compile(r"\b(both|either|neither)\b(?=\s*(?:[,.;:!]|$|\s+(?:but|and|or|so)\b))",
+                               re.IGNORECASE)  # "Running activates both, but…": both of what the question named
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
     r"|the same|all these|the above)\b|^(?:from there|after that|afterwards?|then|next)\b",
@@ -96,10 +98,13 @@ class Candidate:
     @property
     def opens_with_verdict(self) -> bool:
         """It opens with the article's verdict on its own question: "Yes — ..." or, right after an FAQ's
-        question, a bare "Running works both." Only a yes/no question of the reader's is answered so."""
+        question, a bare "Running works both." or a sentence that leans on the question's words ("Running
+        activates both, but many runners underuse their glutes." after "Is running enough to strengthen your
+        glutes and core?"). Only a yes/no question of the reader's is answered so."""
         if YES_NO_OPENING.match(self.parts[0]):
             return True
-        return bool(self._question_before) and len(self.parts[0].split()) <= 4
+        return bool(self._question_before) and (len(self.parts[0].split()) <= 4
+                                                or bool(LEANS_ON_QUESTION.search(self.parts[0])))
 
     @property
     def own_question(self) -> str:
