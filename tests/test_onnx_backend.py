@@ -4,6 +4,9 @@ recorded in the index with its variant, so it is never mixed with the others."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,15 @@ def test_a_torch_index_is_served_by_fp32_without_a_rebuild(real_settings: Settin
         a, b = by_torch.chat(q), by_fp32.chat(q)
         assert (a.answer, a.abstained) == (b.answer, b.abstained)
         assert a.provenance.confidence == pytest.approx(b.provenance.confidence, abs=1e-4)
+
+
+def test_the_default_backend_answers_without_importing_torch(real_settings: Settings) -> None:
+    # A server's memory and start-up: PyTorch alone is ~300 MB and seconds of import.
+    probe = ("import sys\nfrom ingest.settings import Settings\nfrom service.answering.engine import Engine\n"
+             "engine = Engine.load(Settings())\nassert engine.chat('What do the glutes do?').citations\n"
+             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
+    env = {**os.environ, "STRIDE_DATA_DIR": str(real_settings.data_dir), "STRIDE_CORPUS_DIR": str(CORPUS),
+           "STRIDE_MODEL_CACHE_DIR": str(real_settings.models_dir())}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
