@@ -109,8 +109,8 @@ class SentenceEmbeddings(Embeddings):
     def model(self) -> Any:
         with self._lock:
             if self._model is None:
-                backend = self.recipe["backend"] if self.recipe else "given loader"
-                log.info("loading embedding model %s (%s)", self.name, backend)
+                log.info("loading embedding model %s%s", self.name,
+                         f" ({self.recipe['backend']})" if self.recipe else "")
                 self._model = self._loader()
             return self._model
 

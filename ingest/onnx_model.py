@@ -1,5 +1,6 @@
 """The embedding model on ONNX Runtime: exported once, locally, from the sentence-transformers folder a
-package ships (nothing from a hub), and cached under the data directory. Two precisions:
+package ships (nothing from a hub), and cached in the model cache directory (``Settings.models_dir()``).
+Two precisions:
 
 - ``fp32``, the model's own weights: its vectors equal PyTorch's to within float rounding (max abs difference
   ~3e-7 on the eval questions), so it is the same model to the index, at about a third of PyTorch's time per
