@@ -234,11 +234,15 @@ def model_identity(settings: Settings) -> str:
     """The embedding model as an index records it: its name, plus the variant when int8 (an index embedded by
     one is not searched with the other's query vectors). PyTorch and ONNX fp32 compute the same vectors, so
     an index made by either is the other's too."""
-    if settings.embedding_backend != "onnx":
-        return settings.embedding_model
+    return _identity(settings.embedding_model, settings.embedding_backend)
+
+
+def _identity(name: str, backend: str) -> str:
+    if backend != "onnx":
+        return name
     from ingest.onnx_model import VARIANT
 
-    return f"{settings.embedding_model} ({VARIANT})"
+    return f"{name} ({VARIANT})"
 
 
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
@@ -257,7 +261,7 @@ def embeddings_from_recipe(recipe: dict[str, Any]) -> SentenceEmbeddings:
         return SentenceEmbeddings(name, batch_size, recipe=recipe)
     model_dir = Path(check_model_available(name))
 
-    from ingest.onnx_model import VARIANT, Precision
+    from ingest.onnx_model import Precision
 
     precision: Precision = "fp32" if recipe["backend"] == "onnx-fp32" else "int8"
 
@@ -267,8 +271,7 @@ def embeddings_from_recipe(recipe: dict[str, Any]) -> SentenceEmbeddings:
         _offline()
         return OnnxSentenceModel(export(model_dir, Path(recipe["cache_dir"]), precision), model_dir)
 
-    identity = name if precision == "fp32" else f"{name} ({VARIANT})"
-    return SentenceEmbeddings(identity, batch_size, loader=load_onnx, recipe=recipe)
+    return SentenceEmbeddings(_identity(name, recipe["backend"]), batch_size, loader=load_onnx, recipe=recipe)
 
 
 def load_embeddings(name: str, batch_size: int = 16) -> SentenceEmbeddings:

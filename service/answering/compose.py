@@ -233,7 +233,7 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         # likeliest unit first, not the exercise's own steps again. The heading must name most of the
         # exercise ("Banded Side Walk" for a banded side step; "side" alone is not a side plank).
         focus = {stem(w) for w in query.focus}
-        named = {int(i): len(focus & stems(VARIATION_HEADING.sub("", cands[int(i)].hit.chunk.section[-1]))) / len(focus)
+        named = {int(i): len(focus & cands[int(i)].variation_heading) / len(focus)
                  for i in order if cands[int(i)].in_variation}
         most = max(named.values(), default=0.0)
         if most > 0.5:
@@ -303,11 +303,11 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
 def _exercise_of(variation: Candidate, chosen: Sequence[Candidate]) -> Candidate | None:
     """The chosen unit of the same article that names the exercise a "Challenge Yourself" unit varies
     ("To do a bridge:" for "Challenge Yourself: Bridge Variation"), if any."""
-    if not variation.in_variation:
+    named = variation.variation_heading - {stem("variation")}
+    if not named:
         return None
-    named = stems(VARIATION_HEADING.sub("", variation.hit.chunk.section[-1])) - {stem("variation")}
     return next((c for c in chosen if not c.in_variation and c.hit.chunk.article_id == variation.hit.chunk.article_id
-                 and named and named <= stems(f"{c.lead_in} {c.text}")), None)
+                 and named <= stems(f"{c.lead_in} {c.text}")), None)
 
 
 def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:

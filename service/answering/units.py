@@ -145,6 +145,11 @@ class Candidate:
     def in_variation(self) -> bool:
         return bool(self.hit.chunk.section) and bool(VARIATION_HEADING.match(self.hit.chunk.section[-1]))
 
+    @property
+    def variation_heading(self) -> set[str]:
+        """The stems of what a "Challenge Yourself" heading names ("Bridge Variation"); empty elsewhere."""
+        return stems(VARIATION_HEADING.sub("", self.hit.chunk.section[-1])) if self.in_variation else set()
+
 
 def heading_label(chunk: Chunk) -> str:
     """The innermost heading, without its list number ("1. Hip Flexors" -> "Hip Flexors"); none when
