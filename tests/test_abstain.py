@@ -14,6 +14,7 @@ from service.answering.abstain import (
     Calibration,
     confidence,
     decline_text,
+    subject_unnamed,
 )
 from service.answering.query import Query
 from service.answering.retrieval import Hit
@@ -37,6 +38,19 @@ def test_confidence_is_lowered_by_unknown_query_words() -> None:
     assert confidence(query(0.5), [hit(0.7)], Calibration(coverage_weight=0.3)) == pytest.approx(0.55, abs=1e-12)
 
 
+def test_confidence_is_lowered_by_a_subject_the_articles_never_name() -> None:
+    cal = Calibration(coverage_weight=0.0, subject_weight=0.4)
+    assert confidence(query(1.0), [hit(0.7)], cal, unnamed_subject=True) == pytest.approx(0.3, abs=1e-12)
+    assert confidence(query(1.0), [hit(0.7)], cal, unnamed_subject=False) == pytest.approx(0.7, abs=1e-12)
+
+
+def test_subject_unnamed_asks_the_articles_sentences_and_the_lay_names_they_discuss() -> None:
+    creatine = Query("q", "q", [], [], ["creatine"], 1.0, subject="creatine")
+    assert subject_unnamed(creatine, {"muscl": 5}, set())
+    assert not subject_unnamed(creatine, {"creatin": 1}, set())  # one mention is a name the articles use
+    assert not subject_unnamed(Query("q", "q", [], [], [], 1.0), {}, set())  # no subject, nothing to decline
+
+
 def test_confidence_without_hits_is_zero() -> None:
     assert confidence(query(0.0), [], Calibration(coverage_weight=0.3)) == 0.0
 
@@ -53,8 +67,10 @@ def test_calibration_defaults_when_the_file_is_missing(tmp_path: Path) -> None:
 
 def test_calibration_override_replaces_only_the_threshold(tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
-    path.write_text(json.dumps({"threshold": 0.5, "coverage_weight": 0.15}))
-    assert Calibration.load(path, override=0.6) == Calibration(0.6, 0.15, "STRIDE_ABSTAIN_THRESHOLD")
+    path.write_text(json.dumps({"threshold": 0.5, "coverage_weight": 0.15, "focus_weight": 0.3,
+                                "subject_weight": 0.4}))
+    assert Calibration.load(path) == Calibration(0.5, 0.15, "cal.json (?)", 0.3, 0.4)
+    assert Calibration.load(path, override=0.6) == Calibration(0.6, 0.15, "STRIDE_ABSTAIN_THRESHOLD", 0.3, 0.4)
 
 
 def test_shipped_calibration_loads_and_its_source_names_the_file() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from evals.dataset import load_items
 from evals.scoring import answer_words, hygiene_defects
+from service.answering.abstain import Calibration
 from service.answering.query import Turn
 
 
@@ -166,3 +167,22 @@ def test_every_starter_question_gets_the_right_content_without_hygiene_defects(r
     missing = [group for group in STARTER_CONTENT[question] if not any(alt in r.answer for alt in group)]
     assert not missing, (missing, r.answer)
     assert hygiene_defects(r.answer, [c.section for c in r.citations]) == [], r.answer
+
+
+@pytest.mark.parametrize("question", [
+    "Does collagen help runners build muscle?",
+    "Does yoga help runners build muscle?",
+])
+def test_a_yes_no_question_about_something_the_articles_never_name_is_declined(real_engine, question) -> None:
+    # Everything else in it ("runners build muscle") the articles answer, so only the subject tells.
+    r = real_engine.chat(question)
+    assert r.abstained and "don't cover" in r.answer
+    assert r.provenance.query is not None and r.provenance.query.subject == question.split()[1].lower()
+
+
+def test_the_articles_verdict_is_not_quoted_for_a_subject_they_never_name(real_engine) -> None:
+    # With declining switched off, the FAQ's "Yes — lower body muscles are developed by running" would
+    # otherwise read as a yes to collagen; the question about running itself keeps it.
+    never_declines = real_engine.with_parts(calibration=Calibration(float("-inf")))
+    assert not never_declines.chat("Does collagen help runners build muscle?").answer.startswith("Yes")
+    assert never_declines.chat("Can runners build muscle?").answer.startswith("Yes —")

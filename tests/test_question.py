@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.answering.question import answer_type, focus_phrases, focus_terms
+from service.answering.question import answer_type, focus_phrases, focus_terms, subject_word
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -54,3 +54,16 @@ def test_focus_drops_the_answer_type_cues_and_chat_fillers() -> None:
 def test_focus_phrases_are_adjacent_focus_words_as_asked() -> None:
     assert focus_phrases("How do I prevent shin splints?") == [("prevent", "shin"), ("shin", "splints")]
     assert focus_phrases("I weigh 70 kg") == []  # a number between them breaks the phrase
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("Does creatine help runners build muscle?", "creatine"),
+    ("Do compression socks help my calves recover?", "compression"),
+    ("Is the interference effect real?", "interference"),  # past its determiner
+    ("does running tone ur hamstrings or nah", "running"),
+    ("Can I lift straight after a hard run?", None),  # a pronoun is no subject to look up
+    ("How much caffeine should I take?", None),  # not a yes/no question
+    ("Is it bad to lift before a long run?", None),
+])
+def test_subject_word_is_the_first_word_of_a_yes_no_questions_subject(question: str, subject: str | None) -> None:
+    assert subject_word(question) == subject

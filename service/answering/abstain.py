@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from service.answering.query import Query
@@ -32,6 +32,7 @@ class Calibration:
     coverage_weight: float = 0.3  # lowers confidence for question words the corpus never uses
     source: str = "default"
     focus_weight: float = 0.0  # lowers it for a focus the articles mention in passing at most
+    subject_weight: float = 0.0  # lowers it for a yes/no question whose subject the articles never name
 
     @classmethod
     def load(cls, path: Path = SHIPPED_CALIBRATION, override: float | None = None) -> Calibration:
@@ -40,21 +41,25 @@ class Calibration:
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             cal = cls(float(data["threshold"]), float(data["coverage_weight"]),
-                      f"{path.name} ({data.get('fitted_on', '?')})", float(data.get("focus_weight", 0.0)))
+                      f"{path.name} ({data.get('fitted_on', '?')})", float(data.get("focus_weight", 0.0)),
+                      float(data.get("subject_weight", 0.0)))
         if override is not None:
-            cal = cls(override, cal.coverage_weight, "STRIDE_ABSTAIN_THRESHOLD", cal.focus_weight)
+            cal = replace(cal, threshold=override, source="STRIDE_ABSTAIN_THRESHOLD")
         return cal
 
 
-def confidence(query: Query, hits: list[Hit], calibration: Calibration, focus_covered: float = 1.0) -> float:
+def confidence(query: Query, hits: list[Hit], calibration: Calibration, focus_covered: float = 1.0,
+               unnamed_subject: bool = False) -> float:
     """How well the best evidence matches: the best sentence's cosine among the top chunks, lowered
-    when the question's words are unknown to the corpus, and when what it asks about is a topic the
-    articles never discuss (``focus_covered``, from ``focus_coverage``)."""
+    when the question's words are unknown to the corpus, when what it asks about is a topic the
+    articles never discuss (``focus_covered``, from ``focus_coverage``), and when a yes/no question's
+    subject is something they never name (``unnamed_subject``, from ``subject_unnamed``)."""
     if not hits:
         return 0.0
     best = max(h.best_sentence_cos for h in hits[:3])
     return (best - calibration.coverage_weight * (1.0 - query.coverage)
-            - calibration.focus_weight * (1.0 - focus_covered))
+            - calibration.focus_weight * (1.0 - focus_covered)
+            - calibration.subject_weight * unnamed_subject)
 
 
 def focus_coverage(query: Query, mentions: Mapping[str, int], discussed: set[str], min_mentions: int = 2) -> float:
@@ -68,10 +73,8 @@ def focus_coverage(query: Query, mentions: Mapping[str, int], discussed: set[str
     def named(word: str) -> bool:
         return mentions.get(stem(word), 0) >= min_mentions
 
-    def lay(word: str) -> bool:  # a name the articles don't use for a concept they discuss
-        return not named(word) and any(
-            c.id in discussed and any(word in t.split() for t in c.terms) for c in query.concepts
-        )
+    def lay(word: str) -> bool:
+        return not named(word) and _lay_name(query, word, discussed)
 
     words = sum(named(w) or lay(w) for w in query.focus) / len(query.focus)
     if not query.focus_pairs:
@@ -81,6 +84,19 @@ def focus_coverage(query: Query, mentions: Mapping[str, int], discussed: set[str
         for a, b in query.focus_pairs
     )
     return (words + phrases / len(query.focus_pairs)) / 2
+
+
+def _lay_name(query: Query, word: str, discussed: set[str]) -> bool:
+    """A name the articles don't use for a concept they discuss ("butt" for the glutes)."""
+    return any(c.id in discussed and any(word in t.split() for t in c.terms) for c in query.concepts)
+
+
+def subject_unnamed(query: Query, mentions: Mapping[str, int], discussed: set[str]) -> bool:
+    """The yes/no question is about something no answerable sentence of the articles names, not even by
+    a lay name: "does creatine help runners build muscle?". What the articles say about the rest
+    (runners building muscle) is not an answer to it."""
+    word = query.subject
+    return word is not None and not mentions.get(stem(word), 0) and not _lay_name(query, word, discussed)
 
 
 def closest_topics(hits: list[Hit], n: int = 3) -> list[str]:

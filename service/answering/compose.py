@@ -22,6 +22,7 @@ import numpy as np
 
 from ingest.lexicon import Lexicon
 from ingest.models import Chunk
+from service.answering.abstain import subject_unnamed
 from service.answering.citations import Unit
 from service.answering.query import Query
 from service.answering.retrieval import Hit, SearchIndex
@@ -100,10 +101,13 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
         cands = [c for c in cands if not c.opens_with_verdict]
     else:
         # A verdict answers the reader's yes/no question only if the FAQ asked about the same thing:
-        # "Yes — lower body muscles are developed by running" does not answer "do I need a coach?".
+        # "Yes — lower body muscles are developed by running" does not answer "do I need a coach?", nor
+        # "does creatine help runners build muscle?" (the articles never name creatine).
         focus = {stem(w) for w in query.focus}
+        unnamed = subject_unnamed(query, index.mentions, index.discussed_concepts)
         cands = [c for c in cands
-                 if not (c.opens_with_verdict and focus and c.own_question and not focus & stems(c.own_question))]
+                 if not (c.opens_with_verdict
+                         and (unnamed or (focus and c.own_question and not focus & stems(c.own_question))))]
     return cands, considered[0].hand_set
 
 

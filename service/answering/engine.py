@@ -34,6 +34,7 @@ from service.answering.abstain import (
     confidence,
     decline_text,
     focus_coverage,
+    subject_unnamed,
 )
 from service.answering.answerer import Answerer, Draft, ExtractiveAnswerer
 from service.answering.citations import Citation, Renderer
@@ -428,7 +429,8 @@ class Engine:
     def _confidence(self, query: Query, hits: list[Hit]) -> tuple[float, float]:
         """How much of the question's focus the articles discuss, and the calibrated confidence."""
         covered = focus_coverage(query, self._index.mentions, self._index.discussed_concepts)
-        return covered, confidence(query, hits, self._calibration, covered)
+        unnamed = subject_unnamed(query, self._index.mentions, self._index.discussed_concepts)
+        return covered, confidence(query, hits, self._calibration, covered, unnamed)
 
     def _decline(
         self, text: str, query: Query | None, hits: list[Hit], started: float, reason: DeclineReason,
@@ -466,6 +468,7 @@ class Engine:
                 answer_type=query.answer_type,
                 focus=query.focus,
                 focus_coverage=round(focus_covered, 4),
+                subject=query.subject,
             ),
             retrieved=[
                 RetrievedChunk(

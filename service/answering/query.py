@@ -9,7 +9,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ingest.lexicon import Concept, Lexicon
-from service.answering.question import AnswerType, answer_type, focus_phrases, focus_terms
+from service.answering.question import AnswerType, answer_type, focus_phrases, focus_terms, subject_word
 from service.answering.text import STOPWORDS, content_words, correct_spelling, words
 
 ANAPHORA = frozenset("it its it's this that these those they them their one ones there same".split())
@@ -36,6 +36,7 @@ class Query:
     answer_type: AnswerType = "other"  # from this message's wording; a follow-up with none takes the earlier one
     focus: list[str] = field(default_factory=list)  # what is asked about (a follow-up adds the earlier subject)
     focus_pairs: list[tuple[str, str]] = field(default_factory=list)  # adjacent focus words, as asked
+    subject: str | None = None  # a yes/no question's subject word, as asked ("creatine" in "does creatine help…")
 
     @property
     def keyword_text(self) -> str:
@@ -140,4 +141,5 @@ def analyse(message: str, history: list[Turn], lexicon: Lexicon, vocabulary: Abs
         answer_type=kind,
         focus=focus,
         focus_pairs=pairs,
+        subject=subject_word(repaired),
     )

@@ -73,6 +73,26 @@ _CUE_WORDS = frozenset(
 )
 
 
+_AUXILIARIES = frozenset("is are does do did can could should will would was were has have".split())
+_DETERMINERS = frozenset("a an the my your our their his her its some any this that these those".split())
+_PRONOUNS = frozenset("i you we they he she it me us them u".split())
+
+
+def subject_word(message: str) -> str | None:
+    """The first word of a yes/no question's subject ("creatine" in "Does creatine help runners build
+    muscle?"), past its determiners; None when the question opens otherwise or its subject is a pronoun
+    ("Can I lift after a run?")."""
+    toks = words(message)
+    if not toks or toks[0] not in _AUXILIARIES:
+        return None
+    content = set(content_words(message))
+    for tok in toks[1:]:
+        if tok in _DETERMINERS:
+            continue
+        return tok if tok in content and tok not in _PRONOUNS else None
+    return None
+
+
 def answer_type(message: str) -> AnswerType:
     text = normalise(message).strip()
     text = re.sub(r"\s+", " ", text)
