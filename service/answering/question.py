@@ -20,6 +20,9 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
     "definition", "set", "procedure", "quantity", "yes_no", "comparison", "reason", "variation", "other"
 )
 
+# the words a yes/no question opens with
+_AUXILIARIES = frozenset("is are does do did can could should will would was were has have".split())
+
 # Checked in order: the first rule that matches names the type. Typed chat ("how do i do a bridge",
 # "whats a hip hinge") is normalised to lower case with straight apostrophes first.
 _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
@@ -56,8 +59,7 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("definition", re.compile(
         r"^(what|whats|what's) (is|are|does) (an? |the )?[a-z' -]{2,50}\??$|^(what|whats|what's) (an? |the )"
         r"[a-z' -]{2,50}\??$|\b(define|definition of|meaning of|what is meant by|what does .{1,30} mean)\b")),
-    ("yes_no", re.compile(
-        r"^(is|are|does|do|can|could|should|will|would|did|was|were|has|have)\b")),
+    ("yes_no", re.compile(r"^(" + "|".join(sorted(_AUXILIARIES)) + r")\b")),
 ]
 # Words that only say what kind of answer is wanted, never what it is about.
 _CUE_WORDS = frozenset(
@@ -73,7 +75,6 @@ _CUE_WORDS = frozenset(
 )
 
 
-_AUXILIARIES = frozenset("is are does do did can could should will would was were has have".split())
 _DETERMINERS = frozenset("a an the my your our their his her its some any this that these those".split())
 _PRONOUNS = frozenset("i you we they he she it me us them u".split())
 
