@@ -1,7 +1,7 @@
 """When to decline, and what to say: the calibrated confidence rule and the decline text. The guard against
 requests to step outside Stride's job (prompt injection) is ``guard``. Pure, apart from reading a calibration file.
 
-The threshold and coverage weight are fitted on the dev split (``stride eval --split dev
+The threshold and the coverage, focus and subject weights are fitted on the dev split (``stride eval --split dev
 --calibrate``), which writes them to a path of your choosing; the calibration the service ships
 with is ``calibration.json`` beside this module, replaced only by a deliberate commit.
 """

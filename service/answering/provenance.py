@@ -26,7 +26,7 @@ class QueryInfo(_Frozen):
     answer_type: str  # what kind of answer the question wants (service.answering.question)
     focus: list[str]  # what it is about
     focus_coverage: float  # share of the focus the articles discuss beyond a passing mention
-    subject: str | None = None  # a yes/no question's subject word (declined when the articles never name it)
+    subject: str | None = None  # a yes/no question's subject word; one the articles never name lowers the confidence
 
 
 class RetrievedChunk(_Frozen):
