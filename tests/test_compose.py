@@ -314,7 +314,7 @@ HIPS = "hip-strengthening-exercises-for-runners"
 def test_a_list_reads_as_a_list_under_its_lead_in_and_prose_after_it_as_a_new_paragraph(index: SearchIndex) -> None:
     glance = hits_of(index, MUSCLES, "At a Glance: Muscles Used in Running")
     bridge = hits_of(index, HIPS, "Banded Side Step")  # the bridge's own heading is missing from the article
-    cands, _ = gather(asking("set"), glance + bridge, index, AnswerParams())
+    cands, _ = gather(asking("procedure"), glance + bridge, index, AnswerParams())
     overview = next(c for c in cands if c.kind == "list" and c.hit.chunk_id == glance[0].chunk_id)
     steps = next(c for c in cands if c.kind == "steps" and c.lead_in == "To do a bridge:")
     posterior, includes = (next(c for c in cands if c.kind == "prose" and c.first == c.last and c.text.startswith(s))
@@ -425,7 +425,11 @@ def test_an_exercise_set_weighs_the_further_chunks_of_the_best_chunks_article(in
     params = replace(AnswerParams(), chunks_considered=1)
     considered = {c.hit.chunk_id for c in gather(asking_set("Which exercises strengthen the hips?"), hits, index,
                                                  params)[0]}
-    assert {h.chunk_id for h in hips} <= considered and not {h.chunk_id for h in other} & considered
+    # every chunk with a unit other than steps (steps answer no set)
+    every = replace(params, chunks_considered=len(hips))
+    quotable = {c.hit.chunk_id for c in gather(asking("other"), hips, index, every)[0] if c.kind != "steps"}
+    assert len(quotable) > 1
+    assert quotable <= considered and not {h.chunk_id for h in other} & considered
     muscles = {c.hit.chunk_id for c in gather(asking_set("Which muscles work in a squat?"), hits, index, params)[0]}
     prose = {h.chunk_id for h in hips[1:] if h.chunk.kind == "paragraph"}
     assert prose and not prose & muscles  # a set of muscles weighs a list further down, no more
@@ -464,3 +468,33 @@ def test_a_variation_follows_the_exercise_it_builds_on(index: SearchIndex) -> No
     # A variation of an exercise not in the answer keeps its place: the likeliest unit opens.
     chosen = select(asking("procedure"), [variation, clamshell], np.array([0.9, 0.8]), params)
     assert [id(c) for c in chosen] == [id(variation), id(clamshell)]
+
+
+def test_a_chosen_list_item_gives_way_to_its_whole_list_under_its_heading(index: SearchIndex) -> None:
+    trail = hits_of(index, MUSCLES, "Trail Running")
+    cands, _ = gather(asking("other"), trail, index, AnswerParams())
+    item = next(c for c in cands if c.kind == "item" and c.text.startswith("More work from stabilisers"))
+    whole = next(c for c in cands if c.kind == "list")
+    assert whole.label == "Trail Running" and not whole.lead_in  # a list with no lead-in is named by its heading
+
+    def chosen(list_probability: float, params: AnswerParams | None = None) -> list[Candidate]:
+        probs = np.array([0.9 if c is item else list_probability if c is whole else 0.0 for c in cands])
+        return select(asking("other"), cands, probs, params or AnswerParams())
+
+    assert chosen(0.6) == [whole]
+    text = render(to_units([whole], [0.6])).text
+    assert text.split("\n")[:2] == ["Trail Running:", "- More work from stabilisers: glute med/min, obliques and "
+                                    "deep foot muscles. [1]"]
+    assert "- Increased eccentric quad demand. [1]" in text.split("\n")
+    # the item stays alone when its list is too unlikely to be chosen on its own, or does not fit
+    assert chosen(0.3) == [item]
+    assert chosen(0.6, replace(AnswerParams(), max_words=whole.words - 1)) == [item]
+
+
+def test_a_set_is_never_answered_by_a_procedures_steps(index: SearchIndex) -> None:
+    hits = hip_article(index, "Quadruped Hip Extension")
+    assert any(c.kind == "steps" for c in gather(asking("procedure"), hits, index, AnswerParams())[0])
+    cands, _ = gather(asking_set("What does the quadruped hip extension target?"), hits, index, AnswerParams())
+    assert cands and not any(c.kind == "steps" for c in cands)
+    assert any(c.text.startswith("The quadruped hip extension is a well-regarded") and "targets the gluteus maximus"
+               in c.text for c in cands)

@@ -40,6 +40,11 @@ from service.answering.question import answer_type, focus_phrases, focus_terms, 
     ("Is it good to do drills before an easy run?", "yes_no"),
     ("Are hill sprints good drills for speed?", "yes_no"),
     ("Is running good for my knees given the signs of arthritis", "yes_no"),
+    # "good" and "best" ask for a set, unless the question asks yes or no
+    ("best exercises for weak hips", "set"),
+    ("what are good stretches for tight calves", "set"),
+    ("Are lunges any good for my thigh muscles?", "yes_no"),
+    ("is the squat the best of the leg exercises", "yes_no"),
 ])
 def test_answer_type_follows_the_wording(question: str, kind: str) -> None:
     assert answer_type(question) == kind

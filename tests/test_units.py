@@ -273,3 +273,24 @@ def test_a_list_item_shown_alone_or_in_its_list_ends_as_a_sentence() -> None:
                            "More power."]
     assert [c.parts for c in units if c.kind == "item"] == [
         ["Higher activation of gluteus maximus, hamstrings and calves."]]
+
+
+def test_a_paragraph_announcing_several_things_is_extended_until_it_has_named_them(units_of, index) -> None:
+    benefits = units_of("does-running-help-hamstrings", "Benefits of Running for Hamstrings")
+    window = next(c for c in benefits if c.parts[0].startswith("Regular running can lead to several benefits")
+                  and len(c.parts) == 3)
+    longer = extended(window, index)
+    assert longer is not None and longer.parts[-1].startswith("The strengthening of the hamstrings")
+    # that fourth benefit opens with no word that goes on from the third: the announcement carries it
+    assert not continues(longer.parts[-1])
+    assert extended(longer, index) is None  # the paragraph ends there
+
+
+@pytest.mark.parametrize(("text", "grows"), [
+    ("Hip strength brings several benefits for runners. Weak hips are common in runners.", True),
+    ("Baudo says there are two simple tests you can try at home. Weak hips are common in runners.", True),
+    ("Hip strength matters for every runner. Weak hips are common in runners.", False),
+    ("Strong hips carry two legs through every stride. Weak hips are common in runners.", False),
+])
+def test_what_counts_as_announcing_several_things(text: str, grows: bool) -> None:
+    assert (extended(_opening_of(text), _Sentences()) is not None) is grows  # type: ignore[arg-type]

@@ -5,7 +5,8 @@ numbered steps, single items, table rows. Each is scored by the learned ``Select
 is taken, then others at least ``keep_ratio`` as likely that repeat nothing already chosen (no
 overlapping span, no near-duplicate sentence) and fit the word budget of the question's answer type,
 the next always the one whose likelihood, raised by the question words it adds (``coverage``), is highest;
-then each keeps the sentences after it that draw its point, while the budget has room. A question
+a list item chosen gives way to its whole list when that is likely enough and fits; then each keeps
+the sentences after it that draw its point, while the budget has room. A question
 asking for a set of muscles or exercises is led by the list that is that set (``set_lists``), or, for
 exercises the articles give a paragraph each, by the sentences that introduce them (``introductions``).
 Every unit quotes the exact article span it shows.
@@ -96,6 +97,10 @@ def gather(query: Query, hits: list[Hit], index: SearchIndex, params: AnswerPara
     if not considered:
         return [], 0.0
     cands = candidates(considered, index, params.max_window, budget(query, params))
+    if query.answer_type == "set":
+        # the steps of a procedure are no set ("What does the quadruped hip extension target?" is answered
+        # by the muscles it names, not by how to do it)
+        cands = [c for c in cands if c.kind != "steps"]
     if query.answer_type != "yes_no":
         # "Yes — for both..." answers the FAQ's question, not this one; the window after it may answer.
         cands = [c for c in cands if not c.opens_with_verdict]
@@ -291,6 +296,7 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         chosen.append(cands[pick])
         used += cands[pick].words
         covered |= cands[pick].stems & asked
+    used += _whole_lists(chosen, cands, probs, floor, limit - used, params.redundancy)
     # The most likely unit opens the answer, since a reader takes the first sentence as the answer; units
     # of one passage stay together, in the article's order. A variation builds on its exercise ("Set up
     # the same as you would with the standard bridge"), so it follows the exercise when that is chosen too.
@@ -302,6 +308,27 @@ def select(query: Query, cands: list[Candidate], probs: np.ndarray, params: Answ
         if base is not None:
             lead[c.hit.chunk_id] = lead[base.hit.chunk_id] + 0.5
     return sorted(chosen, key=lambda c: (lead[c.hit.chunk_id], c.start))
+
+
+def _whole_lists(chosen: list[Candidate], cands: Sequence[Candidate], probs: np.ndarray, floor: float, room: int,
+                 redundancy: float) -> int:
+    """Each chosen list item replaced, in place, by its whole list when that list is likely enough to be
+    chosen on its own (``floor``) and fits in ``room`` more words: "More work from stabilisers: glute
+    med/min…" is one of three things trail running asks of the body, and the list says all three. Returns
+    the words added."""
+    added = 0
+    for k, c in enumerate(chosen):
+        if c.kind != "item":
+            continue
+        others = chosen[:k] + chosen[k + 1 :]
+        whole = [(float(probs[i]), L) for i, L in enumerate(cands)
+                 if L.kind == "list" and L.hit.chunk_id == c.hit.chunk_id and L.start <= c.start and c.end <= L.end
+                 and probs[i] >= floor and L.words - c.words <= room - added and not _repeats(L, others, redundancy)]
+        if whole:
+            longer = max(whole, key=lambda pl: pl[0])[1]
+            added += longer.words - c.words
+            chosen[k] = longer
+    return added
 
 
 def _exercise_of(variation: Candidate, chosen: Sequence[Candidate]) -> Candidate | None:

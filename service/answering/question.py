@@ -49,7 +49,12 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
         r"\b(how (much|many|often|long|far|heavy|frequently)|how many times|what percentage|"
         r"\d+\s*(kg|kilos?|lbs?|pounds))\b")),
     ("set", re.compile(
-        r"\b(which|what|list|name|best|top|main|key|good)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
+        # "best" and "good" ask for a set unless the question asks yes or no ("Are bridges any good for my
+        # butt muscles?")
+        r"\b(which|what|list|name)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
+        r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
+        r"^(?!(is|are|does|do|can|could|should|will|would)\b).*"
+        r"\b(best|top|main|key|good)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
         r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
         # things to list that a yes/no question also names ("Is it good to do drills before a run?"):
         # a set only when asked which or what they are

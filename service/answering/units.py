@@ -59,6 +59,11 @@ CONTINUES = re.compile(
     re.IGNORECASE,
 )  # "This means that...", "However, ...": the sentence draws the point of the one before it (used with
 #    ``match``: at its start)
+ENUMERATES = re.compile(
+    r"\b(several|a few|a number of|various|multiple|two|three|four|five|six)\s+(?:[a-z-]+\s+){0,2}?"
+    r"(benefits|ways|reasons|things|factors|advantages|effects|changes|roles|functions|jobs|tests|signs)\b",
+    re.IGNORECASE,
+)  # "Regular running can lead to several benefits for the hamstrings.": the paragraph goes on to name them
 NUMBERED = re.compile(r"^\s*\d{1,2}[.)]\s+")
 HEADING_NUMBER = re.compile(r"^\d{1,2}\.\s+")
 VARIATION_HEADING = re.compile(r"^challenge yourself\b", re.IGNORECASE)
@@ -256,8 +261,11 @@ def _list_candidates(hit: Hit, rank: int, lines: list[list[int]], budget: int) -
         first = lead[-1] if lead_text and lead is not None else items[0][0]
         if lead_text:
             parts[0] = f"{lead_text} {parts[0]}"
+        # a list of things with no lead-in is named by its heading ("Trail Running"), which the answer
+        # shows; steps say what they are for in their first step
         out.append(Candidate(hit, rank, "steps" if numbered else "list", first, last,
-                             chunk.sentences[first][0], chunk.sentences[last][1], parts, layout=layout))
+                             chunk.sentences[first][0], chunk.sentences[last][1], parts, layout=layout,
+                             label="" if lead_text or numbered else heading_label(chunk)))
         for it, points in zip(items, pointing, strict=True):
             if numbered or points:  # a step out of its procedure answers nothing
                 continue
@@ -317,7 +325,10 @@ def extended(c: Candidate, index: SearchIndex) -> Candidate | None:
         return None  # another paragraph, item or row
     s, e = chunk.sentences[c.last + 1]
     text = chunk.text[s:e].strip()
-    if not continues(text) or _barred(text) or _is_lead_in(text) or index.is_planted(chunk, s, e):
+    # a paragraph that opens by announcing several things names them all before it makes another point
+    enumerating = c.first == 0 or _starts_line(chunk, c.first)
+    enumerating = enumerating and bool(ENUMERATES.search(c.parts[0]))
+    if not (continues(text) or enumerating) or _barred(text) or _is_lead_in(text) or index.is_planted(chunk, s, e):
         return None
     vec = index.sentence_vector(c.hit.index, c.last + 1)
     vecs = [*c.sentence_vecs, vec] if vec is not None else list(c.sentence_vecs)
