@@ -326,8 +326,7 @@ def extended(c: Candidate, index: SearchIndex) -> Candidate | None:
     s, e = chunk.sentences[c.last + 1]
     text = chunk.text[s:e].strip()
     # a paragraph that opens by announcing several things names them all before it makes another point
-    enumerating = c.first == 0 or _starts_line(chunk, c.first)
-    enumerating = enumerating and bool(ENUMERATES.search(c.parts[0]))
+    enumerating = _starts_line(chunk, c.first) and bool(ENUMERATES.search(c.parts[0]))
     if not (continues(text) or enumerating) or _barred(text) or _is_lead_in(text) or index.is_planted(chunk, s, e):
         return None
     vec = index.sentence_vector(c.hit.index, c.last + 1)
