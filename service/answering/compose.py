@@ -348,8 +348,8 @@ def to_units(chosen: list[Candidate], probs: list[float]) -> list[Unit]:
     for c, p in zip(chosen, probs, strict=True):
         label = c.label
         if c.is_list and not c.lead_in and before is not None and before.is_list:
-            # a list right after another would read as its continuation (and in Markdown, be one): its
-            # heading names it ("Challenge Yourself: Bridge Variation")
+            # steps right after a list would read as its continuation (and in Markdown, be one): their
+            # heading names them ("Challenge Yourself: Bridge Variation"); a list has its label already
             label = heading_label(c.hit.chunk)
         for k, part in enumerate(c.parts):
             opening = f"{label}: " if k == 0 and label else ""
@@ -373,9 +373,9 @@ def compose(
 
 
 def complete(chosen: list[Candidate], index: SearchIndex, room: int, redundancy: float) -> list[Candidate]:
-    """Each chosen prose unit with the sentences after it that draw its point (``units.extended``),
-    while they fit in ``room`` words and repeat nothing else chosen (no overlapping span, no near-duplicate
-    sentence). A longer unit's ``completes`` is the chosen unit it replaces."""
+    """Each chosen prose unit with the sentences after it that draw its point or name what it announces
+    (``units.extended``), while they fit in ``room`` words and repeat nothing else chosen (no overlapping
+    span, no near-duplicate sentence). A longer unit's ``completes`` is the chosen unit it replaces."""
     out = list(chosen)
     for k in range(len(out)):
         while (longer := extended(out[k], index)) is not None:

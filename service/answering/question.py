@@ -23,6 +23,10 @@ ANSWER_TYPES: tuple[AnswerType, ...] = (
 # the words a yes/no question opens with
 _AUXILIARIES = frozenset("is are does do did can could should will would was were has have".split())
 
+# What a set question asks for, and the opening of a question that does not ask yes or no.
+_SET_THINGS = (r"\b(muscles|exercises|moves|tests|phases|groups|ways|benefits|stretches|variations|movements|"
+               r"patterns|injuries|fibres|fibers)\b")
+_NOT_YES_NO = r"^(?!(is|are|does|do|can|could|should|will|would)\b)"
 # Checked in order: the first rule that matches names the type. Typed chat ("how do i do a bridge",
 # "whats a hip hinge") is normalised to lower case with straight apostrophes first.
 _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
@@ -49,16 +53,13 @@ _RULES: list[tuple[AnswerType, re.Pattern[str]]] = [
         r"\b(how (much|many|often|long|far|heavy|frequently)|how many times|what percentage|"
         r"\d+\s*(kg|kilos?|lbs?|pounds))\b")),
     ("set", re.compile(
+        rf"\b(which|what|list|name)\b.{{0,40}}{_SET_THINGS}|"
         # "best" and "good" ask for a set unless the question asks yes or no ("Are bridges any good for my
         # butt muscles?")
-        r"\b(which|what|list|name)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
-        r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
-        r"^(?!(is|are|does|do|can|could|should|will|would)\b).*"
-        r"\b(best|top|main|key|good)\b.{0,40}\b(muscles|exercises|moves|tests|phases|"
-        r"groups|ways|benefits|stretches|variations|movements|patterns|injuries|fibres|fibers)\b|"
+        rf"{_NOT_YES_NO}.*\b(best|top|main|key|good)\b.{{0,40}}{_SET_THINGS}|"
         # things to list that a yes/no question also names ("Is it good to do drills before a run?"):
         # a set only when asked which or what they are
-        r"^(?!(is|are|does|do|can|could|should|will|would)\b).*\b(which|what|list|name)\b.{0,40}"
+        rf"{_NOT_YES_NO}.*\b(which|what|list|name)\b.{{0,40}}"
         r"\b(rules|tips|principles|guidelines|takeaways|signs|factors|drills|options)\b|"
         r"\b(which|what) muscles?\b|\bwhat (does|do) .{1,40} (work|target|strengthen|involve|use)\b")),
     ("definition", re.compile(

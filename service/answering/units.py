@@ -316,8 +316,9 @@ def continues(sentence: str) -> bool:
 
 def extended(c: Candidate, index: SearchIndex) -> Candidate | None:
     """A prose unit with the sentence after it in its paragraph, when that sentence continues it ("This
-    means that while running can improve hamstring strength, it may not..."): a careful editor does not
-    cut an argument before its point. None when there is no such sentence."""
+    means that while running can improve hamstring strength, it may not...") or the paragraph opened by
+    announcing several things (``ENUMERATES``): a careful editor does not cut an argument before its
+    point, nor a set before its last member. None when there is no such sentence."""
     chunk = c.hit.chunk
     if c.kind != "prose" or c.last + 1 >= len(chunk.sentences):
         return None
