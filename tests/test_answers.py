@@ -180,6 +180,24 @@ def test_a_yes_no_question_about_something_the_articles_never_name_is_declined(r
     assert r.provenance.query is not None and r.provenance.query.subject == question.split()[1].lower()
 
 
+@pytest.mark.parametrize(("question", "subject"), [
+    ("How much caffeine should runners have before a strength session?", "caffeine"),
+    ("How many cups of coffee can I drink on a training day?", "coffee"),
+])
+def test_a_how_much_question_about_something_the_articles_never_name_is_declined(
+    real_engine, question: str, subject: str
+) -> None:
+    # Strength sessions and training days the articles discuss; only what is counted tells.
+    r = real_engine.chat(question)
+    assert r.abstained and "don't cover" in r.answer, r.answer
+    assert r.provenance.query is not None and r.provenance.query.subject == subject
+
+
+def test_a_how_much_question_about_what_the_articles_cover_is_answered(real_engine) -> None:
+    r = real_engine.chat("How much protein should a runner eat to build muscle?")
+    assert not r.abstained and "1.6–2.2" in r.answer, r.answer
+
+
 def test_the_articles_verdict_is_not_quoted_for_a_subject_they_never_name(real_engine) -> None:
     # With declining switched off, the FAQ's "Yes — lower body muscles are developed by running" would
     # otherwise read as a yes to collagen; the question about running itself keeps it.

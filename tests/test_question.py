@@ -67,8 +67,11 @@ def test_focus_phrases_are_adjacent_focus_words_as_asked() -> None:
     ("Is the interference effect real?", "interference"),  # past its determiner
     ("does running tone ur hamstrings or nah", "running"),
     ("Can I lift straight after a hard run?", None),  # a pronoun is no subject to look up
-    ("How much caffeine should I take?", None),  # not a yes/no question
+    ("How much caffeine should I take?", "caffeine"),  # what a quantity is of
+    ("How many hours of sleep do runners need?", "sleep"),  # past its measure
+    ("How many hours should separate the sessions?", None),  # a measure alone names no subject
+    ("What is the best sleep position?", None),  # neither yes/no nor how much
     ("Is it bad to lift before a long run?", None),
 ])
-def test_subject_word_is_the_first_word_of_a_yes_no_questions_subject(question: str, subject: str | None) -> None:
+def test_subject_word_is_what_a_yes_no_or_how_much_question_asks_about(question: str, subject: str | None) -> None:
     assert subject_word(question) == subject

@@ -92,9 +92,9 @@ def _lay_name(query: Query, word: str, discussed: set[str]) -> bool:
 
 
 def subject_unnamed(query: Query, mentions: Mapping[str, int], discussed: set[str]) -> bool:
-    """The yes/no question is about something no answerable sentence of the articles names, not even by
-    a lay name: "does creatine help runners build muscle?". What the articles say about the rest
-    (runners building muscle) is not an answer to it."""
+    """The yes/no or how-much question is about something no answerable sentence of the articles names, not
+    even by a lay name: "does creatine help runners build muscle?", "how many hours of sleep do runners
+    need?". What the articles say about the rest (runners building muscle, recovery) is not an answer to it."""
     word = query.subject
     return word is not None and not mentions.get(stem(word), 0) and not _lay_name(query, word, discussed)
 

@@ -26,7 +26,8 @@ class QueryInfo(_Frozen):
     answer_type: str  # what kind of answer the question wants (service.answering.question)
     focus: list[str]  # what it is about
     focus_coverage: float  # share of the focus the articles discuss beyond a passing mention
-    subject: str | None = None  # a yes/no question's subject word; one the articles never name lowers the confidence
+    # a yes/no or how-much question's subject word; one the articles never name lowers the confidence
+    subject: str | None = None
 
 
 class RetrievedChunk(_Frozen):

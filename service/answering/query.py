@@ -36,7 +36,8 @@ class Query:
     answer_type: AnswerType = "other"  # from this message's wording; a follow-up with none takes the earlier one
     focus: list[str] = field(default_factory=list)  # what is asked about (a follow-up adds the earlier subject)
     focus_pairs: list[tuple[str, str]] = field(default_factory=list)  # adjacent focus words, as asked
-    subject: str | None = None  # a yes/no question's subject word, as asked ("creatine" in "does creatine help…")
+    # a yes/no or how-much question's subject word, as asked ("creatine" in "does creatine help…")
+    subject: str | None = None
 
     @property
     def keyword_text(self) -> str:

@@ -85,15 +85,29 @@ _DETERMINERS = frozenset("a an the my your our their his her its some any this t
 _PRONOUNS = frozenset("i you we they he she it me us them u".split())
 
 
+# What "how many/much" counts in before naming the thing asked about ("how many hours of sleep").
+_MEASURES = frozenset(
+    "hours hour minutes minute seconds days day weeks week months times grams gram g kg calories sets reps "
+    "servings cups litres liters ml mg amount lot bit".split()
+)
+
+
 def subject_word(message: str) -> str | None:
-    """The first word of a yes/no question's subject ("creatine" in "Does creatine help runners build
-    muscle?"), past its determiners; None when the question opens otherwise or its subject is a pronoun
-    ("Can I lift after a run?")."""
+    """The first word of what a yes/no or "how much/many" question asks about, past its determiners
+    (and a quantity's measure): "creatine" in "Does creatine help runners build muscle?", "sleep" in
+    "How many hours of sleep do runners need?". None when the question opens otherwise or its subject is
+    a pronoun ("Can I lift after a run?") or no noun ("How many should I do?")."""
     toks = words(message)
-    if not toks or toks[0] not in _AUXILIARIES:
+    if not toks:
+        return None
+    if toks[0] in _AUXILIARIES:
+        rest = toks[1:]
+    elif toks[0] == "how" and len(toks) > 1 and toks[1] in ("much", "many"):
+        rest = [t for t in toks[2:] if t not in _MEASURES and t != "of"]
+    else:
         return None
     content = set(content_words(message))
-    for tok in toks[1:]:
+    for tok in rest:
         if tok in _DETERMINERS:
             continue
         return tok if tok in content and tok not in _PRONOUNS else None
