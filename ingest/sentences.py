@@ -10,6 +10,7 @@ from typing import Any
 LIST_MARK = r"(?:[-•*]|\d{1,2}[.)])"
 LIST_MARKER = re.compile(rf"^\s*{LIST_MARK}\s+")  # a line that starts with a marker
 LIST_MARKER_ONLY = re.compile(rf"^{LIST_MARK}$")  # a marker that pysbd split off as a sentence
+GLUED = re.compile(r"(?<=[a-z)]\.)(?=[A-Z][a-z]+\s)")
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +35,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         if not line.strip():
             continue
         cursor = line_start
-        pieces = [p.strip() for p in _segmenter().segment(line) if p.strip()]
+        # A full stop with the next sentence glued on ("…endurance in the region.Another technique is…"):
+        # the scraper lost the space, pysbd keeps it one sentence.
+        pieces = [q.strip() for p in _segmenter().segment(line) for q in GLUED.split(p) if q.strip()]
         # pysbd reads a list number ("1.") as a sentence of its own; it belongs to the item.
         merged: list[str] = []
         for piece in pieces:

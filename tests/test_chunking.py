@@ -56,6 +56,28 @@ def test_sentence_offsets_cover_whole_sentences(chunks_by_article) -> None:
     assert expected in sentences
 
 
+def test_a_sentence_glued_to_the_one_before_is_a_sentence_of_its_own(chunks_by_article) -> None:
+    # the scraper lost the space after "region.": each sentence is still cited alone
+    hips = chunks_by_article["hip-strengthening-exercises-for-runners"]
+    c = next(c for c in hips if "in the region.Another" in c.text)
+    sentences = [c.text[s:e] for s, e in c.sentences]
+    assert "The hip bridge test is a good way to measure endurance in the region." in sentences
+    assert any(s.startswith("Another technique is to lay on the floor") for s in sentences)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("endurance in the region.Another technique is to lay down.",
+     ["endurance in the region.", "Another technique is to lay down."]),
+    ("The U.S.Army trains runners.", ["The U.S.Army trains runners."]),  # capitals before it: an abbreviation
+    ("Dr. Smith said so. It works.", ["Dr. Smith said so.", "It works."]),
+    ("Visit runnersworld.com for more.", ["Visit runnersworld.com for more."]),
+])
+def test_only_a_lost_space_after_a_sentence_splits_a_glued_word(text: str, expected: list[str]) -> None:
+    from ingest.sentences import sentence_spans
+
+    assert [text[s:e] for s, e in sentence_spans(text)] == expected
+
+
 def test_positions_are_in_reading_order(chunks_by_article) -> None:
     for chunks in chunks_by_article.values():
         assert [c.position for c in chunks] == list(range(len(chunks)))

@@ -99,6 +99,14 @@ def test_a_sentence_that_refers_back_is_quoted_with_what_it_refers_to(units_of) 
     assert all(c.text.startswith("The hips include many muscles that control movement") for c in these)
 
 
+def test_another_of_something_never_opens_a_unit(units_of) -> None:
+    # "Another technique is to…" is the second of the techniques the sentence before names
+    bridge = units_of("hip-strengthening-exercises-for-runners", "Hip Bridge Test")
+    assert not any(c.parts[0].startswith("Another") for c in bridge)
+    assert any(c.parts[0].startswith("The hip bridge test is") and c.parts[1].startswith("Another technique")
+               for c in bridge if len(c.parts) > 1)
+
+
 def test_a_step_that_continues_the_one_before_never_opens_a_unit(units_of) -> None:
     squat = units_of("hip-strengthening-exercises-for-runners", "The Standing Deep Squat Test")
     assert not any(c.parts[0].startswith("From there") for c in squat)

@@ -47,10 +47,10 @@ LEANS_ON_QUESTION = re.compile(r"\b(both|either|neither)\b(?=\s*(?:[,.;:!]|$|\s+
                                re.IGNORECASE)  # "Running activates both, but…": both of what the question named
 REFERS_BACK = re.compile(
     r"\b(?:(?:this|these|those|such) (?!is\b|was\b|are\b|were\b|article\b|guide\b)[a-z]+"
-    r"|the same|all these|the above)\b|^(?:from there|after that|afterwards?|then|next)\b",
+    r"|the same|all these|the above)\b|^(?:from there|after that|afterwards?|then|next|another)\b",
     re.IGNORECASE,
 )  # "found this muscle to be...", "include all these movements", "From there, see if...": the referent
-#    (or the step before) is in an earlier sentence
+#    (or the step before) is in an earlier sentence; "Another technique is to…" is the second of something
 CONTINUES = re.compile(
     r"(however|additionally|in addition|also|furthermore|moreover|as a result|therefore|thus|so,|"
     r"in other words|because of (this|that)|otherwise|instead|"
